@@ -1,0 +1,128 @@
+"""Foundation benchmarks (issue: validate 1,000 files < 1 s; offline preview of an every-add-on stack < 3 s).
+
+    python benchmarks/bench_foundation.py [--files 1000] [--runs 5]
+
+Times whole processes (interpreter start included), reports the best and median of N runs.
+"""
+
+from __future__ import annotations
+
+import argparse
+import shutil
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+TEAM_FILE = """# yaml-language-server: $schema=../../schema/stack.schema.json
+team: {team}
+environment: {env}
+owners: ["@acme/{team}"]
+cluster:
+  provider: eks
+  region: eu-west-1
+  kubernetesVersion: "1.34"
+  nodeGroups:
+    - {{name: general, instanceType: m6i.large, minSize: 2, desiredSize: 3, maxSize: 6}}
+    - {{name: batch, instanceType: c6i.2xlarge, minSize: 0, desiredSize: 0, maxSize: 10, capacityType: SPOT}}
+addons:
+  bundles: [baseline, observability]
+  enable: [external-dns]
+  values:
+    ingress-nginx:
+      controller: {{replicaCount: 2}}
+namespaces:
+  - name: {team}-api
+    quota: {{cpu: "16", memory: 32Gi, pods: 100}}
+    admins: [{team}-leads]
+    developers: [{team}-devs]
+  - name: {team}-jobs
+    quota: {{cpu: "4", memory: 8Gi, pods: 40}}
+    developers: [{team}-devs]
+tags: {{costCenter: cc-4411}}
+"""
+EVERY_ADDON = """team: bench
+environment: prod
+owners: ["@acme/bench"]
+cluster:
+  provider: eks
+  region: eu-west-1
+  kubernetesVersion: "1.34"
+  nodeGroups:
+    - {name: general, instanceType: m6i.large, minSize: 2, desiredSize: 3, maxSize: 6}
+addons:
+  bundles: [baseline, observability, gitops]
+  enable: [external-dns]
+namespaces:
+  - name: bench-api
+    quota: {cpu: "16", memory: 32Gi, pods: 100}
+    admins: [bench-leads]
+"""
+PARSE_ONLY = """import sys, yaml
+for p in sys.argv[1:]:
+    with open(p) as f:
+        yaml.load(f, Loader=yaml.CSafeLoader)
+"""
+
+
+def make_repo(tmp: Path, files: int) -> Path:
+    repo = tmp / "repo"
+    repo.mkdir()
+    for part in ("Pulumi.yaml", "__main__.py", "tools.toml"):
+        shutil.copy2(ROOT / part, repo / part)
+    for part in ("components", "addons"):
+        shutil.copytree(ROOT / part, repo / part, ignore=shutil.ignore_patterns("__pycache__"))
+    envs = ("dev", "staging", "prod")
+    for i in range(files):
+        team = f"team{i // 3:04d}"
+        env = envs[i % 3]
+        path = repo / "stacks" / team / f"{env}.yaml"
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(TEAM_FILE.format(team=team, env=env))
+    (repo / "stacks" / "bench").mkdir()
+    (repo / "stacks" / "bench" / "prod.yaml").write_text(EVERY_ADDON)
+    return repo
+
+
+def timed(cmd: list[str], runs: int, cwd: Path) -> list[float]:
+    out = []
+    for _ in range(runs):
+        start = time.perf_counter()
+        result = subprocess.run(cmd, cwd=cwd, capture_output=True, text=True)
+        out.append(time.perf_counter() - start)
+        if result.returncode != 0:
+            raise SystemExit(f"{' '.join(cmd)} failed:\n{result.stdout[-2000:]}\n{result.stderr[-2000:]}")
+    return out
+
+
+def report(label: str, samples: list[float], target: float | None = None) -> None:
+    best, median = min(samples), statistics.median(samples)
+    verdict = "" if target is None else ("  OK" if median < target else f"  OVER TARGET ({target} s)")
+    print(f"{label:<58} best {best:6.3f} s  median {median:6.3f} s{verdict}")
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--files", type=int, default=1000)
+    parser.add_argument("--runs", type=int, default=5)
+    args = parser.parse_args()
+    shipyard = [str(Path(sys.executable).with_name("shipyard"))]
+    with tempfile.TemporaryDirectory() as tmp:
+        repo = make_repo(Path(tmp), args.files)
+        files = sorted(str(p) for p in (repo / "stacks").glob("team*/*.yaml"))
+        validate = timed(shipyard + ["validate"], args.runs, repo)
+        parse = timed([sys.executable, "-c", PARSE_ONLY, *files], args.runs, repo)
+        report(f"shipyard validate, {len(files) + 1} files (process)", validate, 1.0)
+        report(f"PyYAML CSafeLoader parse only, {len(files)} files (process)", parse)
+        print(f"{'ratio validate / plain C-loader parse (medians)':<58} {statistics.median(validate) / statistics.median(parse):.2f}x")
+        preview = timed(shipyard + ["preview", "--offline", "bench-prod"], args.runs, repo)
+        report("shipyard preview --offline, every add-on, eks (process)", preview, 3.0)
+        local = timed(shipyard + ["--repo", str(ROOT), "preview", "--offline", "sandbox-dev"], args.runs, repo)
+        report("shipyard preview --offline sandbox-dev, local (process)", local, 3.0)
+
+
+if __name__ == "__main__":
+    main()

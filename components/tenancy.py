@@ -1,0 +1,93 @@
+"""TeamTenancy: a team's namespaces, each with quota, default limits, RBAC and a default-deny network policy."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import pulumi
+import pulumi_kubernetes as k8s
+
+from components._common import shipyard_labels
+
+# Defaults for containers that declare no requests/limits, so the quota (which counts requests)
+# never rejects a pod just because its author forgot them.
+DEFAULT_REQUEST = {"cpu": "100m", "memory": "128Mi"}
+DEFAULT_LIMIT = {"cpu": "1", "memory": "512Mi"}
+ROLE_FOR = {"admins": "admin", "developers": "edit", "viewers": "view"}
+
+
+@dataclass(frozen=True)
+class NamespaceSpec:
+    name: str
+    cpu: str
+    memory: str
+    pods: str
+    admins: tuple[str, ...] = ()
+    developers: tuple[str, ...] = ()
+    viewers: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True)
+class TeamTenancyArgs:
+    team: str
+    environment: str
+    namespaces: tuple[NamespaceSpec, ...] = field(default_factory=tuple)
+    protect: bool = False
+    """Pulumi `protect` on the namespaces (prod): deleting one then needs an explicit unprotect."""
+
+
+class TeamTenancy(pulumi.ComponentResource):
+    """Per namespace: Namespace, ResourceQuota, LimitRange, RoleBindings (admin/edit/view) for the team's
+    groups, and a NetworkPolicy that denies ingress from outside the namespace."""
+
+    namespaces: dict[str, k8s.core.v1.Namespace]
+
+    def __init__(self, name: str, args: TeamTenancyArgs, provider: pulumi.ProviderResource,
+                 opts: pulumi.ResourceOptions | None = None):
+        super().__init__("shipyard:tenancy:TeamTenancy", name, None, opts)
+        self.namespaces = {}
+        for spec in args.namespaces:
+            self.namespaces[spec.name] = self._namespace(name, args, spec, provider)
+        self.register_outputs({"namespaces": sorted(self.namespaces)})
+
+    def _namespace(self, name: str, args: TeamTenancyArgs, spec: NamespaceSpec,
+                   provider: pulumi.ProviderResource) -> k8s.core.v1.Namespace:
+        base = f"{name}-{spec.name}"
+        labels = shipyard_labels(args.team, {"shipyard.io/environment": args.environment,
+                                             # Pod Security Admission: no privileged pods in team namespaces.
+                                             "pod-security.kubernetes.io/enforce": "baseline"})
+        child = pulumi.ResourceOptions(parent=self, provider=provider)
+        ns = k8s.core.v1.Namespace(
+            f"{base}-ns",
+            metadata={"name": spec.name, "labels": labels},
+            opts=pulumi.ResourceOptions.merge(child, pulumi.ResourceOptions(protect=args.protect)))
+        in_ns = pulumi.ResourceOptions.merge(child, pulumi.ResourceOptions(depends_on=[ns]))
+
+        def meta(object_name: str) -> dict:
+            return {"name": object_name, "namespace": spec.name, "labels": shipyard_labels(args.team)}
+
+        k8s.core.v1.ResourceQuota(
+            f"{base}-quota", metadata=meta("team-quota"),
+            spec={"hard": {"requests.cpu": spec.cpu, "requests.memory": spec.memory, "pods": spec.pods}},
+            opts=in_ns)
+        k8s.core.v1.LimitRange(
+            f"{base}-limits", metadata=meta("team-defaults"),
+            spec={"limits": [{"type": "Container", "defaultRequest": DEFAULT_REQUEST, "default": DEFAULT_LIMIT}]},
+            opts=in_ns)
+        for field_name, role in ROLE_FOR.items():
+            groups = getattr(spec, field_name)
+            if not groups:
+                continue
+            k8s.rbac.v1.RoleBinding(
+                f"{base}-{field_name}", metadata=meta(f"team-{field_name}"),
+                role_ref={"apiGroup": "rbac.authorization.k8s.io", "kind": "ClusterRole", "name": role},
+                subjects=[{"apiGroup": "rbac.authorization.k8s.io", "kind": "Group", "name": g}
+                          for g in sorted(groups)],
+                opts=in_ns)
+        k8s.networking.v1.NetworkPolicy(
+            f"{base}-default-deny", metadata=meta("default-deny-ingress"),
+            spec={"podSelector": {}, "policyTypes": ["Ingress"],
+                  # Deny everything from outside; pods of the same namespace still talk to each other.
+                  "ingress": [{"from": [{"podSelector": {}}]}]},
+            opts=in_ns)
+        return ns

@@ -1,0 +1,91 @@
+"""The `shipyard` command line. `main(argv) -> int`; errors become messages and exit codes only here.
+
+Exit codes (every command):
+  0  success / everything valid / no changes
+  1  invalid input, failed operation, or a usage error
+  2  changes or drift found (commands with --detailed-exitcode / drift)
+"""
+
+from __future__ import annotations
+
+import sys
+from collections.abc import Sequence
+from pathlib import Path
+
+import click
+
+from shipyard.errors import InvalidInputError, ShipyardError
+
+EXIT_OK, EXIT_ERROR, EXIT_CHANGES = 0, 1, 2
+
+
+class Context:
+    """What every command gets: the repository it works on (found lazily, so `--help` works anywhere)."""
+
+    def __init__(self, repo_path: Path | None):
+        self._repo_path = repo_path
+        self._repo = None
+
+    @property
+    def repo(self):
+        from shipyard.repo import Repo
+
+        if self._repo is None:
+            self._repo = Repo.find(self._repo_path) if self._repo_path is None else _exact_repo(self._repo_path)
+        return self._repo
+
+
+def _exact_repo(path: Path):
+    from shipyard.repo import Repo
+
+    repo = Repo.find(path)
+    return repo
+
+
+@click.group(context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100})
+@click.option("--repo", "repo_path", type=click.Path(file_okay=False, path_type=Path),
+              help="Platform repository to work on (default: the one containing the current directory).")
+@click.version_option(package_name="shipyard", prog_name="shipyard")
+@click.pass_context
+def cli(ctx: click.Context, repo_path: Path | None) -> None:
+    """Shipyard: GitOps self-service Kubernetes clusters.
+
+    Teams own stacks/<team>/<env>.yaml; Shipyard validates, previews, applies and drift-checks them.
+    Exit codes: 0 ok, 1 invalid input or failure, 2 changes/drift found.
+    """
+    ctx.obj = Context(repo_path)
+
+
+def _register() -> None:
+    from shipyard.cli import preview, schema, stacks, validate
+
+    for module in (validate, schema, stacks, preview):
+        cli.add_command(module.command)
+
+
+_register()
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = list(sys.argv[1:] if argv is None else argv)
+    try:
+        result = cli.main(args=args, prog_name="shipyard", standalone_mode=False)
+        return int(result or 0)
+    except InvalidInputError as exc:
+        for diagnostic in exc.diagnostics:
+            click.echo(diagnostic.as_text(), err=True)
+        return exc.exit_code
+    except ShipyardError as exc:
+        click.echo(f"error: {exc}", err=True)
+        return exc.exit_code
+    except click.exceptions.Exit as exc:
+        return exc.exit_code
+    except click.ClickException as exc:  # usage errors are invalid input: exit 1, never 2 (2 means "changes")
+        exc.show()
+        return EXIT_ERROR
+    except click.exceptions.Abort:
+        click.echo("aborted", err=True)
+        return EXIT_ERROR
+    except KeyboardInterrupt:
+        click.echo("interrupted", err=True)
+        return 130

@@ -1,0 +1,48 @@
+"""`shipyard validate [PATH...]`: every error in every stack file (and the catalog), one per line."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import click
+
+from shipyard.errors import Diagnostic, relpath
+
+
+@click.command("validate")
+@click.argument("paths", nargs=-1, type=click.Path(path_type=Path))
+@click.option("--format", "fmt", type=click.Choice(["text", "github", "json"]), default="text", show_default=True,
+              help="text: PATH:LINE:COL: message; github: ::error annotations; json: a list of objects.")
+@click.pass_obj
+def command(obj, paths: tuple[Path, ...], fmt: str) -> int:
+    """Validate stack files (default: all of stacks/**/*.yaml) and the add-on catalog.
+
+    Exit 0 when everything is valid, 1 otherwise.
+    """
+    from shipyard.validation import load_catalog, parse_stack_file
+
+    repo = obj.repo
+    loaded = load_catalog(repo.root)
+    diagnostics: list[Diagnostic] = list(loaded.diagnostics)
+    files = [p if p.is_absolute() else Path.cwd() / p for p in paths] or repo.stack_files()
+    checked = 0
+    for path in files:
+        if not path.is_file():
+            diagnostics.append(Diagnostic(relpath(path, repo.root), 1, 1, "no such file"))
+            continue
+        _, problems = parse_stack_file(path, repo.root, loaded.catalog, repo.local_kubernetes_minor)
+        diagnostics.extend(problems)
+        checked += 1
+    diagnostics.sort()
+    if fmt == "json":
+        click.echo(json.dumps([d.as_json() for d in diagnostics], indent=2))
+    else:
+        for diagnostic in diagnostics:
+            click.echo(diagnostic.as_github() if fmt == "github" else diagnostic.as_text())
+        if fmt == "text":
+            bad = len({d.path for d in diagnostics})
+            summary = (f"{checked} stack file(s) and the catalog are valid" if not diagnostics
+                       else f"{len(diagnostics)} error(s) in {bad} file(s)")
+            click.echo(summary, err=True)
+    return 1 if diagnostics else 0

@@ -1,0 +1,75 @@
+"""The one error hierarchy of Shipyard.
+
+Everything that can go wrong for a *user reason* raises a subclass of
+`ShipyardError`; the CLI edge (`shipyard.cli.main`) turns it into a message and
+an exit code in exactly one place. Anything else is a bug and keeps its traceback.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+
+@dataclass(frozen=True, order=True)
+class Diagnostic:
+    """One problem in one file, pointing at the offending key."""
+
+    path: str
+    line: int
+    col: int
+    message: str
+
+    def as_text(self) -> str:
+        return f"{self.path}:{self.line}:{self.col}: {self.message}"
+
+    def as_github(self) -> str:
+        # Workflow-command escaping: %, CR and LF in the message; also , and : in properties.
+        msg = self.message.replace("%", "%25").replace("\r", "%0D").replace("\n", "%0A")
+        path = self.path.replace("%", "%25").replace(",", "%2C").replace(":", "%3A")
+        return f"::error file={path},line={self.line},col={self.col}::{msg}"
+
+    def as_json(self) -> dict[str, object]:
+        return {"path": self.path, "line": self.line, "col": self.col, "message": self.message}
+
+
+class ShipyardError(Exception):
+    """Root of every error Shipyard reports to a user. `exit_code` is what the CLI returns."""
+
+    exit_code = 1
+
+
+class RepoNotFoundError(ShipyardError):
+    """The current directory (or --repo) is not a Shipyard platform repository."""
+
+
+class StackNotFoundError(ShipyardError):
+    """A stack name does not match any `stacks/<team>/<env>.yaml`."""
+
+
+class InvalidInputError(ShipyardError):
+    """One or more files failed validation; carries every diagnostic."""
+
+    def __init__(self, diagnostics: list[Diagnostic]):
+        self.diagnostics = sorted(diagnostics)
+        super().__init__("\n".join(d.as_text() for d in self.diagnostics))
+
+
+class ToolError(ShipyardError):
+    """A required external tool (Go, the Pulumi CLI, a plugin, a control-plane binary) is missing or broken."""
+
+
+class EngineError(ShipyardError):
+    """The Pulumi engine failed (the message carries the engine's own words, secrets redacted)."""
+
+
+class ConcurrentUpdateError(EngineError):
+    """Someone else is updating the same stack right now."""
+
+
+def relpath(path: Path, root: Path) -> str:
+    """Path as shown to users: relative to the repository when inside it."""
+    try:
+        return path.resolve().relative_to(root.resolve()).as_posix()
+    except ValueError:
+        return str(path)

@@ -1,0 +1,381 @@
+"""The stack-file model: one `stacks/<team>/<env>.yaml` = one Pulumi stack `<team>-<env>`.
+
+Every field's docstring becomes its description in `schema/stack.schema.json`, which
+editors show on hover — write them for the application developer editing the file.
+
+Rules that need more than one field (provider-specific keys, node-group sizes, the
+add-on catalog, the file's own name) live in model validators and raise errors
+*located at the offending key*, so `shipyard validate` can print its line.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import re
+from typing import Annotated, Any, Literal
+
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, ValidationError, ValidationInfo, model_validator
+from pydantic.alias_generators import to_camel
+from pydantic_core import InitErrorDetails, PydanticCustomError
+
+ENVIRONMENTS: tuple[str, ...] = ("dev", "staging", "prod")
+"""The platform's environments, in promotion order."""
+
+SUPPORTED_KUBERNETES_VERSIONS: tuple[str, ...] = ("1.33", "1.34", "1.35", "1.36")
+"""Kubernetes minors the platform supports (EKS standard support, and the local control plane's minor)."""
+
+PROVIDERS: tuple[str, ...] = ("eks", "local", "existing")
+
+RESERVED_NAMESPACES = frozenset({"default", "kube-system", "kube-public", "kube-node-lease"})
+RESERVED_TAG_KEYS = frozenset({"team", "environment", "managed-by"})
+
+_DNS_LABEL = re.compile(r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?$")
+_OWNER = re.compile(r"^@[A-Za-z0-9](?:[A-Za-z0-9-]{0,38})(?:/[A-Za-z0-9][A-Za-z0-9._-]*)?$")
+_GROUP = re.compile(r"^[A-Za-z0-9][A-Za-z0-9:@._/-]{0,252}$")
+_REGION = re.compile(r"^[a-z]{2}(-gov|-iso[a-z]?)?-[a-z]+-[0-9]$")
+_INSTANCE_TYPE = re.compile(r"^[a-z][a-z0-9-]*\.[a-z0-9-]+$")
+# Kubernetes resource.Quantity without a sign (quotas are never negative).
+_QUANTITY = re.compile(r"^\+?(?:[0-9]+(?:\.[0-9]*)?|\.[0-9]+)(?:[eE][+-]?[0-9]+|[KMGTPE]i|[numkMGTPE])?$")
+_TAG_KEY = re.compile(r"^[A-Za-z0-9 _.:/=+\-@]{1,128}$")
+_LABEL_KEY = re.compile(r"^([a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*/)?"
+                        r"[A-Za-z0-9]([-A-Za-z0-9_.]{0,61}[A-Za-z0-9])?$")
+_LABEL_VALUE = re.compile(r"^([A-Za-z0-9]([-A-Za-z0-9_.]{0,61}[A-Za-z0-9])?)?$")
+
+
+def _error(kind: str, message: str, **ctx: Any) -> PydanticCustomError:
+    return PydanticCustomError(kind, message, ctx or None)
+
+
+def _check(pattern: re.Pattern[str], kind: str, message: str):
+    def check(value: str) -> str:
+        if not pattern.match(value):
+            raise _error(kind, message, value=value)
+        return value
+
+    return check
+
+
+def _dns_label(value: str) -> str:
+    if len(value) > 63 or not _DNS_LABEL.match(value):
+        raise _error("dns_label", "'{value}' is not a DNS-1123 label: use at most 63 lower-case letters, digits "
+                     "and '-', starting and ending with a letter or digit", value=value)
+    return value
+
+
+def _quantity(value: str | int | float) -> str:
+    if isinstance(value, bool):
+        raise _error("quantity", "expected a Kubernetes quantity such as \"2\", \"500m\" or \"4Gi\", got a boolean")
+    text = str(value)
+    if text.startswith("-"):
+        raise _error("quantity", "'{value}' is negative; quotas must be zero or more", value=text)
+    if not _QUANTITY.match(text):
+        raise _error("quantity", "'{value}' is not a Kubernetes quantity; write e.g. \"2\", \"500m\", \"512Mi\" "
+                     "or \"4Gi\" (binary suffixes Ki Mi Gi Ti, decimal k M G T, milli m)", value=text)
+    return text
+
+
+def _kubernetes_version(value: str) -> str:
+    if value not in SUPPORTED_KUBERNETES_VERSIONS:
+        raise _error("kubernetes_version", "Kubernetes version '{value}' is not supported; use one of: {supported}",
+                     value=value, supported=", ".join(SUPPORTED_KUBERNETES_VERSIONS))
+    return value
+
+
+def _cidr(value: str) -> str:
+    try:
+        net = ipaddress.IPv4Network(value, strict=True)
+    except ValueError:
+        raise _error("cidr", "'{value}' is not an IPv4 network in CIDR form such as 10.0.0.0/16", value=value) from None
+    if not 16 <= net.prefixlen <= 20:
+        raise _error("cidr", "'{value}' must be between /16 and /20 so every zone gets public and private subnets",
+                     value=value)
+    return value
+
+
+DnsLabel = Annotated[str, AfterValidator(_dns_label),
+                     Field(max_length=63, json_schema_extra={"pattern": _DNS_LABEL.pattern})]
+"""A DNS-1123 label: lower-case letters, digits and '-', at most 63 characters."""
+Quantity = Annotated[str | int | float, AfterValidator(_quantity),
+                     Field(json_schema_extra={"pattern": _QUANTITY.pattern})]
+"""A non-negative Kubernetes quantity (`"16"`, `500m`, `32Gi`, `100`)."""
+KubernetesVersion = Annotated[str, AfterValidator(_kubernetes_version),
+                              Field(json_schema_extra={"enum": list(SUPPORTED_KUBERNETES_VERSIONS)})]
+Owner = Annotated[str, AfterValidator(_check(_OWNER, "owner", "'{value}' is not a GitHub user or team; write "
+                                             "'@user' or '@org/team'")),
+                  Field(json_schema_extra={"pattern": _OWNER.pattern})]
+GroupName = Annotated[str, AfterValidator(_check(_GROUP, "group", "'{value}' is not a valid group name: letters, "
+                                                 "digits and : @ . _ / - only, at most 253 characters")),
+                      Field(json_schema_extra={"pattern": _GROUP.pattern})]
+Region = Annotated[str, AfterValidator(_check(_REGION, "region", "'{value}' is not an AWS region name such as "
+                                              "eu-west-1")),
+                   Field(json_schema_extra={"pattern": _REGION.pattern})]
+InstanceType = Annotated[str, AfterValidator(_check(_INSTANCE_TYPE, "instance_type", "'{value}' is not an EC2 "
+                                                    "instance type such as m6i.large")),
+                         Field(json_schema_extra={"pattern": _INSTANCE_TYPE.pattern})]
+Cidr = Annotated[str, AfterValidator(_cidr)]
+TagKey = Annotated[str, AfterValidator(_check(_TAG_KEY, "tag_key", "'{value}' is not a valid AWS tag key "
+                                              "(1-128 letters, digits, spaces and _ . : / = + - @)"))]
+TagValue = Annotated[str, Field(max_length=256)]
+LabelKey = Annotated[str, AfterValidator(_check(_LABEL_KEY, "label_key", "'{value}' is not a valid Kubernetes "
+                                                "label key"))]
+LabelValue = Annotated[str, AfterValidator(_check(_LABEL_VALUE, "label_value", "'{value}' is not a valid "
+                                                  "Kubernetes label value (at most 63 characters)"))]
+
+
+def _located(model: str, errors: list[tuple[tuple[str | int, ...], PydanticCustomError, Any]]) -> None:
+    """Raise every cross-field error at once, each located at its own key."""
+    if errors:
+        raise ValidationError.from_exception_data(
+            model, [InitErrorDetails(type=err, loc=loc, input=value) for loc, err, value in errors])
+
+
+class _Model(BaseModel):
+    # strict: YAML already has types; "3" must not quietly become 3, nor 1.33 become "1.33".
+    # Field docstrings are turned into schema descriptions by `stack_json_schema` (not by pydantic's
+    # use_attribute_docstrings, which re-reads the source on every import and costs `validate` ~0.1 s).
+    model_config = ConfigDict(extra="forbid", strict=True, frozen=True, alias_generator=to_camel,
+                              populate_by_name=False)
+
+
+class NodeGroup(_Model):
+    """An EKS managed node group."""
+
+    name: DnsLabel
+    """Node group name, unique within the cluster (DNS-1123 label)."""
+    instance_type: InstanceType
+    """EC2 instance type of the nodes, e.g. `m6i.large`."""
+    min_size: int = Field(ge=0, le=1000)
+    """Fewest nodes the autoscaler may scale down to (0-1000)."""
+    desired_size: int = Field(ge=0, le=1000)
+    """Nodes to start with; must be between minSize and maxSize."""
+    max_size: int = Field(ge=1, le=1000)
+    """Most nodes the autoscaler may scale up to (1-1000)."""
+    disk_size_gib: int = Field(default=50, ge=20, le=16384)
+    """Root volume size per node in GiB (20-16384)."""
+    capacity_type: Literal["ON_DEMAND", "SPOT"] = "ON_DEMAND"
+    """`ON_DEMAND` or `SPOT` capacity."""
+    labels: dict[LabelKey, LabelValue] = Field(default_factory=dict)
+    """Kubernetes labels put on every node of the group."""
+
+    @model_validator(mode="after")
+    def _sizes(self) -> NodeGroup:
+        errors = []
+        if self.min_size > self.desired_size:
+            errors.append((("minSize",), _error("node_group_size", "minSize ({min}) is larger than desiredSize "
+                                                "({desired}); need minSize <= desiredSize <= maxSize",
+                                                min=self.min_size, desired=self.desired_size), self.min_size))
+        if self.desired_size > self.max_size:
+            errors.append((("desiredSize",), _error("node_group_size", "desiredSize ({desired}) is larger than "
+                                                    "maxSize ({max}); need minSize <= desiredSize <= maxSize",
+                                                    desired=self.desired_size, max=self.max_size), self.desired_size))
+        _located("NodeGroup", errors)
+        return self
+
+
+class Cluster(_Model):
+    """Which cluster the team gets. Fields marked *eks only* are rejected for other providers."""
+
+    provider: Literal["eks", "local", "existing"]
+    """`eks`: a new AWS EKS cluster; `existing`: a cluster you already run (kubeconfig from a Pulumi secret);
+    `local`: the local control plane started by `shipyard local up`."""
+    region: Region | None = None
+    """AWS region (*eks only*, required there), e.g. `eu-west-1`."""
+    kubernetes_version: KubernetesVersion | None = None
+    """Kubernetes minor as a quoted string, e.g. `"1.33"`. Required for eks; for local it must match the local
+    control plane; for existing it is informational."""
+    node_groups: list[NodeGroup] | None = Field(default=None, min_length=1, max_length=20)
+    """Managed node groups (*eks only*, at least one there). Names must be unique."""
+    availability_zones: int | None = Field(default=None, ge=2, le=6)
+    """Availability zones the VPC spans (*eks only*, 2-6, default 3)."""
+    vpc_cidr: Cidr | None = None
+    """IPv4 range of the VPC (*eks only*, /16 to /20, default `10.0.0.0/16`)."""
+    public_endpoint: bool | None = None
+    """Expose the Kubernetes API endpoint to the internet (*eks only*, default false: private endpoint)."""
+    kubeconfig_secret: str | None = Field(default=None, pattern=r"^[A-Za-z][A-Za-z0-9_.-]*$")
+    """*existing only*: name of the Pulumi **secret** config value holding the kubeconfig
+    (default `kubeconfig`, i.e. `pulumi config set --secret kubeconfig ...`)."""
+
+    @model_validator(mode="after")
+    def _provider_fields(self) -> Cluster:
+        only = {"region": "eks", "nodeGroups": "eks", "availabilityZones": "eks", "vpcCidr": "eks",
+                "publicEndpoint": "eks", "kubeconfigSecret": "existing"}
+        errors = []
+        for key, owner in only.items():
+            value = getattr(self, to_snake(key))
+            if value is not None and self.provider != owner:
+                errors.append(((key,), _error("provider_field", "'{key}' does not apply to provider '{provider}' "
+                                              "(only to '{owner}'); remove it", key=key, provider=self.provider,
+                                              owner=owner), value))
+        if self.provider == "eks":
+            for key in ("region", "kubernetesVersion", "nodeGroups"):
+                if getattr(self, to_snake(key)) is None:
+                    errors.append(((key,), _error("provider_required", "'{key}' is required for provider 'eks'; add it", key=key),
+                                   None))
+        seen: dict[str, int] = {}
+        for index, group in enumerate(self.node_groups or ()):
+            if group.name in seen:
+                errors.append((("nodeGroups", index, "name"),
+                               _error("duplicate", "node group name '{name}' is already used by nodeGroups[{first}]; "
+                                      "names must be unique", name=group.name, first=seen[group.name]), group.name))
+            seen.setdefault(group.name, index)
+        _located("Cluster", errors)
+        return self
+
+
+class NamespaceQuota(_Model):
+    """Hard limits for everything running in the namespace (a ResourceQuota)."""
+
+    cpu: Quantity
+    """Total CPU requests, e.g. `"16"` or `"500m"`."""
+    memory: Quantity
+    """Total memory requests, e.g. `32Gi`."""
+    pods: Quantity
+    """Maximum number of pods, e.g. `100`."""
+
+
+class Namespace(_Model):
+    """A namespace the team owns, with its quota and who may do what in it."""
+
+    name: DnsLabel
+    """Namespace name: a DNS-1123 label starting with the team name (e.g. `ledger-api`), unique in the file."""
+    quota: NamespaceQuota
+    """Resource quota of the namespace."""
+    admins: list[GroupName] = Field(default_factory=list)
+    """Groups bound to the namespace `admin` role (manage everything in the namespace, including RBAC)."""
+    developers: list[GroupName] = Field(default_factory=list)
+    """Groups bound to the `edit` role (deploy and change workloads)."""
+    viewers: list[GroupName] = Field(default_factory=list)
+    """Groups bound to the `view` role (read-only, no secrets)."""
+
+
+class Addons(_Model):
+    """Add-ons from the platform catalog (`addons/catalog.yaml`), installed with pinned Helm charts."""
+
+    bundles: list[str] = Field(default_factory=list)
+    """Bundles from the catalog, e.g. `baseline` (ingress-nginx, cert-manager, metrics-server),
+    `observability` (kube-prometheus-stack), `gitops` (argo-cd)."""
+    enable: list[str] = Field(default_factory=list)
+    """Single add-ons from the catalog, on top of the bundles."""
+    disable: list[str] = Field(default_factory=list)
+    """Add-ons a bundle brought that this stack does not want."""
+    values: dict[str, dict[str, Any]] = Field(default_factory=dict)
+    """Helm values per add-on, deep-merged over the catalog defaults. Only for add-ons this stack gets."""
+
+
+class StackFile(_Model):
+    """A team's desired state for one environment: `stacks/<team>/<env>.yaml` is Pulumi stack `<team>-<env>`."""
+
+    team: DnsLabel
+    """The team that owns this file; must equal the folder name."""
+    environment: Literal["dev", "staging", "prod"]
+    """One of the platform's environments (`dev`, `staging`, `prod`); must equal the file name."""
+    owners: list[Owner] = Field(min_length=1)
+    """GitHub users (`@user`) or teams (`@org/team`) who own this file and review changes to it."""
+    cluster: Cluster
+    """The cluster this stack runs on."""
+    addons: Addons = Field(default_factory=Addons)
+    """Platform add-ons for the cluster."""
+    namespaces: list[Namespace] = Field(default_factory=list)
+    """The team's namespaces, each with quota, access and a default-deny network policy."""
+    tags: dict[TagKey, TagValue] = Field(default_factory=dict, max_length=40)
+    """Extra AWS tags added to every cloud resource (team, environment and managed-by are always set)."""
+
+    @model_validator(mode="after")
+    def _cross_checks(self, info: ValidationInfo) -> StackFile:
+        ctx = info.context or {}
+        errors: list[tuple[tuple[str | int, ...], PydanticCustomError, Any]] = []
+        folder, filename = ctx.get("folder"), ctx.get("filename")
+        if folder is not None and self.team != folder:
+            errors.append((("team",), _error("team_mismatch", "team '{team}' does not match the folder "
+                                             "'stacks/{folder}/'; set team: {folder} or move the file",
+                                             team=self.team, folder=folder), self.team))
+        if filename is not None and self.environment != filename:
+            errors.append((("environment",), _error("environment_mismatch", "environment '{env}' does not match the "
+                                                    "file name '{filename}.yaml'; set environment: {filename} or "
+                                                    "rename the file", env=self.environment, filename=filename),
+                           self.environment))
+        seen: dict[str, int] = {}
+        for index, ns in enumerate(self.namespaces):
+            loc = ("namespaces", index, "name")
+            if ns.name in seen:
+                errors.append((loc, _error("duplicate", "namespace '{name}' is already declared at namespaces[{first}]; "
+                                           "names must be unique", name=ns.name, first=seen[ns.name]), ns.name))
+            seen.setdefault(ns.name, index)
+            if ns.name in RESERVED_NAMESPACES:
+                errors.append((loc, _error("reserved", "namespace '{name}' is reserved by Kubernetes; pick a name "
+                                           "starting with '{team}-'", name=ns.name, team=self.team), ns.name))
+            elif ns.name != self.team and not ns.name.startswith(self.team + "-"):
+                errors.append((loc, _error("namespace_prefix", "namespace '{name}' must start with the team name "
+                                           "('{team}-...') so teams never collide", name=ns.name, team=self.team),
+                               ns.name))
+        for key in self.tags:
+            if key in RESERVED_TAG_KEYS:
+                errors.append((("tags", key), _error("reserved", "tag '{key}' is set by the platform; remove it",
+                                                     key=key), key))
+        catalog = ctx.get("catalog")
+        if catalog is not None:
+            errors.extend(catalog.check_stack(self))
+        if self.cluster.provider == "local" and self.cluster.kubernetes_version is not None:
+            local_minor = ctx.get("local_kubernetes_minor")
+            if local_minor is not None and self.cluster.kubernetes_version != local_minor:
+                errors.append((("cluster", "kubernetesVersion"),
+                               _error("kubernetes_version", "the local control plane runs Kubernetes {local}; set "
+                                      "kubernetesVersion: \"{local}\" or remove the key", local=local_minor),
+                               self.cluster.kubernetes_version))
+        _located("StackFile", errors)
+        return self
+
+    @property
+    def stack_name(self) -> str:
+        return f"{self.team}-{self.environment}"
+
+
+def to_snake(camel: str) -> str:
+    return re.sub(r"(?<!^)(?=[A-Z])", "_", camel).lower()
+
+
+def field_docstrings(module_source: str) -> dict[str, tuple[str | None, dict[str, str]]]:
+    """Class docstring and attribute docstrings (the string right under `name: type`) per class."""
+    import ast
+    import inspect
+
+    out: dict[str, tuple[str | None, dict[str, str]]] = {}
+    for node in ast.parse(module_source).body:
+        if not isinstance(node, ast.ClassDef):
+            continue
+        fields: dict[str, str] = {}
+        for stmt, after in zip(node.body, node.body[1:]):
+            if (isinstance(stmt, ast.AnnAssign) and isinstance(stmt.target, ast.Name)
+                    and isinstance(after, ast.Expr) and isinstance(after.value, ast.Constant)
+                    and isinstance(after.value.value, str)):
+                fields[stmt.target.id] = inspect.cleandoc(after.value.value)
+        out[node.name] = (ast.get_docstring(node), fields)
+    return out
+
+
+def describe_schema(schema: dict[str, Any], models: list[type[BaseModel]]) -> dict[str, Any]:
+    """Put class and field docstrings into a JSON Schema as `description`s (what editors show on hover)."""
+    import inspect
+    import sys
+
+    for model in models:
+        docs = field_docstrings(inspect.getsource(sys.modules[model.__module__]))
+        class_doc, field_docs = docs.get(model.__name__, (None, {}))
+        target = schema if schema.get("title") == model.__name__ else schema.get("$defs", {}).get(model.__name__)
+        if target is None:
+            continue
+        if class_doc:
+            target["description"] = class_doc
+        for name, info in model.model_fields.items():
+            prop = target.get("properties", {}).get(info.alias or name)
+            if prop is not None and name in field_docs:
+                prop["description"] = field_docs[name]
+    return schema
+
+
+def stack_json_schema() -> dict[str, Any]:
+    """JSON Schema of a stack file, as committed at `schema/stack.schema.json`."""
+    schema = StackFile.model_json_schema(by_alias=True, mode="validation")
+    describe_schema(schema, [StackFile, Cluster, NodeGroup, Namespace, NamespaceQuota, Addons])
+    return {"$schema": "https://json-schema.org/draft/2020-12/schema",
+            "$id": "https://shipyard.dev/schema/stack.schema.json", **schema}

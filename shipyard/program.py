@@ -1,0 +1,68 @@
+"""What `__main__.py` needs from the package: the validated stack file and the inputs that are not in it."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pulumi
+
+from shipyard.catalog import MIRROR_DIR, Catalog
+from shipyard.models import StackFile
+from shipyard.paths import local_kubeconfig
+from shipyard.repo import Repo
+from shipyard.validation import load_catalog, parse_stack_file
+
+OFFLINE_CONFIG = "offline"
+"""Set (to "true") by `shipyard preview --offline`: no kubeconfig or cluster is read."""
+OFFLINE_KUBECONFIG = "offline-preview: no cluster is contacted"
+
+
+def load_stack(root: Path, stack_name: str) -> tuple[StackFile, Catalog]:
+    """The stack file for `stack_name`, validated; any problem is a `pulumi.RunError` listing every diagnostic,
+    raised before a single resource is registered."""
+    repo = Repo(root)
+    try:
+        ref = repo.stack(stack_name)
+    except Exception as exc:  # StackNotFoundError: reported as a clean RunError too
+        raise pulumi.RunError(str(exc)) from None
+    loaded = load_catalog(root)
+    stack, problems = parse_stack_file(ref.path, root, loaded.catalog, repo.local_kubernetes_minor)
+    problems = loaded.diagnostics + problems
+    if problems or stack is None or loaded.catalog is None:
+        lines = "\n".join(d.as_text() for d in problems)
+        raise pulumi.RunError(f"stack '{stack_name}' is invalid; nothing was changed:\n{lines}")
+    return stack, loaded.catalog
+
+
+def kubeconfig_for(stack: StackFile, root: Path, config: pulumi.Config) -> pulumi.Input[str] | None:
+    """The kubeconfig of a `local` or `existing` cluster (None for eks, which builds its own)."""
+    if stack.cluster.provider == "eks":
+        return None
+    if config.get_bool(OFFLINE_CONFIG):
+        return OFFLINE_KUBECONFIG
+    if stack.cluster.provider == "local":
+        path = local_kubeconfig(root)
+        if not path.is_file():
+            raise pulumi.RunError(f"the local control plane is not running ({path} is missing); "
+                                  "start it with `shipyard local up`")
+        return pulumi.Output.secret(path.read_text(encoding="utf-8"))
+    key = stack.cluster.kubeconfig_secret or "kubeconfig"
+    value = config.get_secret(key)
+    if value is None:
+        raise pulumi.RunError(f"stack '{stack.stack_name}' uses an existing cluster but config '{key}' is not set; "
+                              f"run `pulumi config set --secret {key} \"$(cat kubeconfig)\" --stack "
+                              f"{stack.stack_name}`")
+    return value
+
+
+def chart_mirror_for(stack: StackFile, root: Path, config: pulumi.Config) -> Path | None:
+    """`chartMirror` config (a path, relative to the repository), else the repository mirror for `local`
+    clusters (the embedded default works air-gapped), else None: charts come from their repositories."""
+    # Relative to the repository (the program's working directory): the chart path is recorded in the
+    # state, and an absolute path would differ between a laptop and CI and show as a phantom diff.
+    configured = config.get("chartMirror")
+    if configured:
+        return None if configured == "upstream" else Path(configured)
+    if stack.cluster.provider == "local":
+        return MIRROR_DIR
+    return None

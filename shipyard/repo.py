@@ -1,0 +1,83 @@
+"""Where things are in a platform repository: its root, its stack files, stack names."""
+
+from __future__ import annotations
+
+import re
+import tomllib
+from dataclasses import dataclass
+from functools import cached_property
+from pathlib import Path
+
+from shipyard.errors import RepoNotFoundError, StackNotFoundError
+
+STACKS_DIR = "stacks"
+_STACK_NAME = re.compile(r"^(?P<team>[a-z0-9]([-a-z0-9]*[a-z0-9])?)-(?P<env>dev|staging|prod)$")
+
+
+@dataclass(frozen=True)
+class StackRef:
+    """A stack file and the Pulumi stack it maps to."""
+
+    name: str
+    path: Path
+
+    @property
+    def team(self) -> str:
+        return self.path.parent.name
+
+    @property
+    def environment(self) -> str:
+        return self.path.stem
+
+
+@dataclass(frozen=True)
+class Repo:
+    """A Shipyard platform repository: the folder holding `Pulumi.yaml`."""
+
+    root: Path
+
+    @classmethod
+    def find(cls, start: Path | None = None) -> Repo:
+        """The repository containing `start` (default: the current directory), searching upwards."""
+        here = (start or Path.cwd()).resolve()
+        for candidate in (here, *here.parents):
+            if (candidate / "Pulumi.yaml").is_file() and (candidate / STACKS_DIR).is_dir():
+                return cls(candidate)
+        raise RepoNotFoundError(f"{here} is not inside a Shipyard platform repository (no Pulumi.yaml with a "
+                                "stacks/ folder next to it); cd into the repository or pass --repo PATH")
+
+    @property
+    def stacks_dir(self) -> Path:
+        return self.root / STACKS_DIR
+
+    def stack_files(self) -> list[Path]:
+        """Every `stacks/<team>/<env>.y*ml` file, sorted (`.yml` is listed so validate can reject it)."""
+        return sorted(p for p in self.stacks_dir.glob("*/*") if p.suffix in (".yaml", ".yml") and p.is_file())
+
+    def stacks(self) -> list[StackRef]:
+        return [StackRef(f"{p.parent.name}-{p.stem}", p) for p in self.stack_files() if p.suffix == ".yaml"]
+
+    def stack(self, name: str) -> StackRef:
+        """The stack file for stack `name` (`<team>-<env>`)."""
+        match = _STACK_NAME.match(name)
+        if match:
+            path = self.stacks_dir / match["team"] / f"{match['env']}.yaml"
+            if path.is_file():
+                return StackRef(name, path)
+        known = ", ".join(s.name for s in self.stacks()) or "none"
+        raise StackNotFoundError(f"no stack '{name}': expected the file stacks/<team>/<env>.yaml "
+                                 f"(env one of dev, staging, prod); known stacks: {known}")
+
+    @cached_property
+    def tool_pins(self) -> dict:
+        """`tools.toml`: the one place third-party binaries are pinned."""
+        path = self.root / "tools.toml"
+        if not path.is_file():
+            return {}
+        with path.open("rb") as handle:
+            return tomllib.load(handle)
+
+    @property
+    def local_kubernetes_minor(self) -> str | None:
+        version = self.tool_pins.get("kubernetes", {}).get("version")
+        return ".".join(version.split(".")[:2]) if version else None

@@ -1,0 +1,210 @@
+"""Load + validate stack files and the catalog, turning every problem into a located `Diagnostic`."""
+
+from __future__ import annotations
+
+import difflib
+import types
+import typing
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from pydantic import BaseModel, ValidationError
+
+from shipyard.catalog import CATALOG_FILE, MIRROR_DIR, Catalog, mirror_chart_version
+from shipyard.errors import Diagnostic, relpath
+from shipyard.models import StackFile
+from shipyard.yamlfile import YamlDocument, YamlError, load_file
+
+_TYPE_NAMES = {
+    "string_type": "a string", "int_type": "an integer", "bool_type": "true or false", "dict_type": "a mapping",
+    "list_type": "a list", "float_type": "a number", "model_type": "a mapping", "model_attributes_type": "a mapping",
+    "int_from_float": "a whole number", "dataclass_type": "a mapping",
+}
+
+
+def _describe(value: Any) -> str:
+    if value is None:
+        return "nothing (null)"
+    if isinstance(value, bool):
+        return f"the boolean {str(value).lower()}"
+    if isinstance(value, dict):
+        return "a mapping"
+    if isinstance(value, list):
+        return "a list"
+    if isinstance(value, float):
+        return f"the number {value!r}"
+    if isinstance(value, int):
+        return f"the integer {value}"
+    return f"the string '{value}'"
+
+
+def _data_loc(data: Any, loc: tuple[Any, ...]) -> tuple[str | int, ...]:
+    """Keep only the parts of a pydantic `loc` that address real data (drops union tags like 'str', '[key]')."""
+    out: list[str | int] = []
+    node = data
+    for part in loc:
+        if isinstance(node, dict) and isinstance(part, str) and part in node:
+            out.append(part)
+            node = node[part]
+        elif isinstance(node, list) and isinstance(part, int) and 0 <= part < len(node):
+            out.append(part)
+            node = node[part]
+        elif part == "[key]":
+            break
+    return tuple(out)
+
+
+def _model_at(model: type[BaseModel], loc: tuple[Any, ...]) -> type[BaseModel] | None:
+    """The pydantic model that validates the mapping at `loc` (to list its allowed keys)."""
+    current: Any = model
+    for part in loc:
+        current = _unwrap(current)
+        if isinstance(current, type) and issubclass(current, BaseModel):
+            by_alias = {(f.alias or n): f for n, f in current.model_fields.items()}
+            if part not in by_alias:
+                return None
+            current = by_alias[part].annotation
+        elif typing.get_origin(current) is list and isinstance(part, int):
+            current = typing.get_args(current)[0]
+        elif typing.get_origin(current) is dict:
+            current = typing.get_args(current)[1]
+        else:
+            return None
+    current = _unwrap(current)
+    return current if isinstance(current, type) and issubclass(current, BaseModel) else None
+
+
+def _unwrap(annotation: Any) -> Any:
+    while True:
+        origin = typing.get_origin(annotation)
+        if origin is typing.Annotated:
+            annotation = typing.get_args(annotation)[0]
+        elif origin in (typing.Union, types.UnionType):
+            args = [a for a in typing.get_args(annotation) if a is not type(None)]
+            if len(args) != 1:
+                return annotation
+            annotation = args[0]
+        else:
+            return annotation
+
+
+def _dotted(loc: tuple[str | int, ...]) -> str:
+    text = ""
+    for part in loc:
+        text += f"[{part}]" if isinstance(part, int) else (f".{part}" if text else str(part))
+    return text or "(top level)"
+
+
+def _message(model: type[BaseModel], doc: YamlDocument, err: dict[str, Any]) -> tuple[tuple[str | int, ...], str]:
+    kind = err["type"]
+    raw_loc = tuple(err["loc"])
+    loc = _data_loc(doc.data, raw_loc)
+    key = _dotted(loc)
+    value = err.get("input")
+    if kind == "extra_forbidden":
+        parent = _model_at(model, loc[:-1])
+        allowed = sorted((f.alias or n) for n, f in parent.model_fields.items()) if parent else []
+        name = loc[-1] if loc else raw_loc[-1]
+        close = difflib.get_close_matches(str(name), allowed, n=1)
+        hint = f"did you mean '{close[0]}'? " if close else ""
+        where = _dotted(loc[:-1])
+        return loc, (f"unknown key '{name}' in {where}; {hint}allowed keys: {', '.join(allowed)}"
+                     if allowed else f"unknown key '{name}'; remove it")
+    if kind == "missing":
+        name = raw_loc[-1]
+        return loc, f"{_dotted(loc)}: missing required key '{name}'; add it (see README, stack file reference)"
+    if kind in _TYPE_NAMES:
+        hint = ""
+        if kind == "string_type" and isinstance(value, float):
+            hint = f" — quote it: \"{value}\" (YAML reads an unquoted {value} as a number)"
+        return loc, f"{key}: expected {_TYPE_NAMES[kind]}, got {_describe(value)}{hint}"
+    if kind == "literal_error":
+        expected = err.get("ctx", {}).get("expected", "")
+        return loc, f"{key}: '{value}' is not allowed; use one of: {expected.replace(' or ', ', ')}"
+    if kind in ("greater_than_equal", "less_than_equal", "greater_than", "less_than"):
+        op = {"greater_than_equal": ">=", "less_than_equal": "<=", "greater_than": ">", "less_than": "<"}[kind]
+        limit = next(iter(err.get("ctx", {}).values()), "")
+        return loc, f"{key}: {value} is out of range; it must be {op} {limit}"
+    if kind in ("too_short", "too_long"):
+        ctx = err.get("ctx", {})
+        if kind == "too_short":
+            return loc, f"{key}: needs at least {ctx.get('min_length')} item(s)"
+        return loc, f"{key}: has more than {ctx.get('max_length')} items"
+    if kind in ("string_too_long", "string_too_short", "string_pattern_mismatch"):
+        return loc, f"{key}: {err['msg'].lower()} (got '{value}')"
+    if kind == "union_type":
+        return loc, f"{key}: unexpected {_describe(value)}"
+    return loc, f"{key}: {err['msg']}"
+
+
+def diagnostics_from(model: type[BaseModel], doc: YamlDocument, exc: ValidationError) -> list[Diagnostic]:
+    seen: set[tuple[Any, ...]] = set()
+    out = []
+    for err in exc.errors(include_url=False):
+        loc, message = _message(model, doc, err)
+        # A union reports one error per member for the same value; keep the first of each location.
+        if (loc, err["type"]) in seen or (err["type"] in _TYPE_NAMES and (loc, "type") in seen):
+            continue
+        seen.add((loc, err["type"]))
+        if err["type"] in _TYPE_NAMES:
+            seen.add((loc, "type"))
+        mark = doc.mark(loc)
+        out.append(Diagnostic(doc.path, mark.line, mark.col, message))
+    return out
+
+
+@dataclass(frozen=True)
+class LoadedCatalog:
+    catalog: Catalog | None
+    diagnostics: list[Diagnostic]
+
+
+def load_catalog(root: Path) -> LoadedCatalog:
+    """Load and validate `addons/catalog.yaml`, including that mirrored charts match their pins."""
+    path = root / CATALOG_FILE
+    shown = relpath(path, root)
+    try:
+        doc = load_file(path, shown)
+    except YamlError as exc:
+        return LoadedCatalog(None, exc.diagnostics)
+    if not isinstance(doc.data, dict):
+        return LoadedCatalog(None, [Diagnostic(shown, 1, 1, "the catalog must be a mapping with 'addons' and "
+                                                            "'bundles'")])
+    try:
+        catalog = Catalog.model_validate(doc.data)
+    except ValidationError as exc:
+        return LoadedCatalog(None, diagnostics_from(Catalog, doc, exc))
+    problems = []
+    for name, entry in catalog.addons.items():
+        mirrored = mirror_chart_version(root, entry.chart)
+        if mirrored is not None and mirrored != entry.version:
+            mark = doc.mark(("addons", name, "version"))
+            problems.append(Diagnostic(shown, mark.line, mark.col,
+                                       f"addons.{name}.version: pinned {entry.version} but the chart mirror "
+                                       f"{(MIRROR_DIR / entry.chart).as_posix()}/Chart.yaml has {mirrored or 'no version'}; "
+                                       "update the mirror or the pin so they match"))
+    return LoadedCatalog(None if problems else catalog, problems)
+
+
+def parse_stack_file(path: Path, root: Path, catalog: Catalog | None,
+                     local_kubernetes_minor: str | None = None) -> tuple[StackFile | None, list[Diagnostic]]:
+    """Validate one stack file. Returns the model (None when invalid) and every diagnostic."""
+    shown = relpath(path, root)
+    try:
+        doc = load_file(path, shown)
+    except YamlError as exc:
+        return None, exc.diagnostics
+    if not isinstance(doc.data, dict):
+        return None, [Diagnostic(shown, 1, 1, f"the top level must be a mapping of keys (team:, environment:, ...), "
+                                              f"not {_describe(doc.data)}")]
+    context = {"folder": path.parent.name, "filename": path.stem, "catalog": catalog,
+               "local_kubernetes_minor": local_kubernetes_minor}
+    problems: list[Diagnostic] = []
+    if path.suffix != ".yaml":
+        problems.append(Diagnostic(shown, 1, 1, "stack files must end in .yaml (not .yml); rename the file"))
+    try:
+        stack = StackFile.model_validate(doc.data, context=context)
+    except ValidationError as exc:
+        return None, problems + diagnostics_from(StackFile, doc, exc)
+    return (None if problems else stack), problems

@@ -1,0 +1,143 @@
+"""The CLI contracts: exit codes, output formats, working on the repository in cwd or --repo."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from shipyard.cli import main
+from shipyard.cli.schema import SCHEMA_PATH, render_schema
+
+REPO = Path(__file__).resolve().parents[2]
+
+
+def run(capsys, *args: str) -> tuple[int, str, str]:
+    code = main(list(args))
+    out, err = capsys.readouterr()
+    return code, out, err
+
+
+def _break(root: Path) -> Path:
+    path = root / "stacks/ledger/prod.yaml"
+    path.write_text(path.read_text().replace("region: eu-west-1", "regoin: eu-west-1"))
+    return path
+
+
+def test_validate_exits_0_when_everything_is_valid(capsys, platform_repo):
+    code, out, err = run(capsys, "--repo", str(platform_repo), "validate")
+    assert code == 0 and out == "" and "are valid" in err
+
+
+def test_validate_exits_1_and_prints_path_line_col(capsys, platform_repo):
+    _break(platform_repo)
+    code, out, _ = run(capsys, "--repo", str(platform_repo), "validate")
+    assert code == 1
+    assert out.splitlines() == ["stacks/ledger/prod.yaml:7:3: unknown key 'regoin' in cluster; did you mean "
+                                "'region'? allowed keys: availabilityZones, kubeconfigSecret, kubernetesVersion, "
+                                "nodeGroups, provider, publicEndpoint, region, vpcCidr"]
+
+
+def test_validate_github_format_prints_annotations(capsys, platform_repo):
+    _break(platform_repo)
+    code, out, _ = run(capsys, "--repo", str(platform_repo), "validate", "--format", "github")
+    assert code == 1
+    assert out.startswith("::error file=stacks/ledger/prod.yaml,line=7,col=3::unknown key 'regoin'")
+
+
+def test_validate_json_format_is_a_list(capsys, platform_repo):
+    _break(platform_repo)
+    code, out, _ = run(capsys, "--repo", str(platform_repo), "validate", "--format", "json")
+    assert code == 1
+    [item] = json.loads(out)
+    assert item["path"] == "stacks/ledger/prod.yaml" and item["line"] == 7 and "regoin" in item["message"]
+    code, out, _ = run(capsys, "--repo", str(REPO), "validate", "--format", "json")
+    assert code == 0 and json.loads(out) == []
+
+
+def test_validate_given_paths_checks_only_those(capsys, platform_repo, monkeypatch):
+    _break(platform_repo)
+    monkeypatch.chdir(platform_repo)
+    assert run(capsys, "validate", "stacks/sandbox/dev.yaml")[0] == 0
+    code, out, _ = run(capsys, "validate", "stacks/ledger/prod.yaml", "stacks/nope/dev.yaml")
+    assert code == 1 and "stacks/nope/dev.yaml:1:1: no such file" in out
+
+
+def test_validate_also_checks_the_catalog(capsys, platform_repo):
+    catalog = platform_repo / "addons/catalog.yaml"
+    catalog.write_text(catalog.read_text().replace("version: 8.3.5", "version: 8.x"))
+    code, out, _ = run(capsys, "--repo", str(platform_repo), "validate")
+    assert code == 1 and out.startswith("addons/catalog.yaml:") and "'8.x' is not an exact version" in out
+
+
+def test_usage_errors_exit_1_not_2(capsys):
+    assert run(capsys, "validate", "--format", "xml")[0] == 1
+    assert run(capsys, "no-such-command")[0] == 1
+
+
+def test_outside_a_repository_is_a_clear_error(capsys, tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    code, _, err = run(capsys, "stacks")
+    assert code == 1 and "not inside a Shipyard platform repository" in err
+
+
+def test_stacks_lists_names_and_files(capsys):
+    code, out, _ = run(capsys, "--repo", str(REPO), "stacks")
+    assert code == 0
+    lines = [line.split() for line in out.splitlines()]
+    assert ["ledger-prod", "stacks/ledger/prod.yaml"] in lines and ["sandbox-dev", "stacks/sandbox/dev.yaml"] in lines
+    code, out, _ = run(capsys, "--repo", str(REPO), "stacks", "--json")
+    assert {"stack": "payments-staging", "file": "stacks/payments/staging.yaml", "team": "payments",
+            "environment": "staging"} in json.loads(out)
+
+
+def test_committed_schema_is_up_to_date():
+    assert (REPO / SCHEMA_PATH).read_text() == render_schema(), "run: shipyard schema > schema/stack.schema.json"
+
+
+def test_schema_documents_every_field():
+    schema = json.loads(render_schema())
+
+    def walk(node):
+        for name, prop in node.get("properties", {}).items():
+            assert prop.get("description"), f"field {name} has no docstring"
+
+    walk(schema)
+    for definition in schema["$defs"].values():
+        walk(definition)
+
+
+def test_preview_offline_json_lists_the_resource_tree(capsys):
+    code, out, _ = run(capsys, "--repo", str(REPO), "preview", "--offline", "--json", "sandbox-dev")
+    assert code == 0
+    [stack] = json.loads(out)["stacks"]
+    by_name = {r["name"]: r for r in stack["resources"]}
+    tenancy = by_name["sandbox-tenancy"]
+    assert by_name["sandbox-tenancy-sandbox-web-quota"]["parent"] == tenancy["urn"]
+    assert by_name["sandbox-addons-metrics-server"]["inputs"]["chart"] == "addons/charts/metrics-server"
+    assert by_name["sandbox-k8s"]["inputs"]["kubeconfig"] == "[secret]"
+
+
+def test_preview_offline_text_prints_a_tree(capsys):
+    code, out, _ = run(capsys, "--repo", str(REPO), "preview", "--offline", "ledger-prod")
+    assert code == 0
+    assert "└── shipyard:tenancy:TeamTenancy  ledger-tenancy" in out
+    assert "aws:eks/cluster:Cluster  ledger-eks" in out and "version=1.33" in out
+
+
+def test_preview_offline_of_unknown_stack_fails(capsys):
+    code, _, err = run(capsys, "--repo", str(REPO), "preview", "--offline", "nope-dev")
+    assert code == 1 and "no stack 'nope-dev'" in err
+
+
+def test_installed_console_script_works_from_another_directory(tmp_path):
+    """The real entry point, in a subprocess, with no environment variables beyond PATH."""
+    exe = Path(sys.executable).with_name("shipyard")
+    result = subprocess.run([str(exe), "--repo", str(REPO), "stacks"], cwd=tmp_path, capture_output=True,
+                            text=True, env={"PATH": os.environ["PATH"], "HOME": str(tmp_path)}, check=False)
+    assert result.returncode == 0, result.stderr
+    assert "ledger-prod" in result.stdout
