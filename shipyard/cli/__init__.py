@@ -57,10 +57,12 @@ def cli(ctx: click.Context, repo_path: Path | None) -> None:
 
 
 def _register() -> None:
-    from shipyard.cli import preview, schema, stacks, validate
+    from shipyard.cli import engine_cmds, local, preview, schema, stacks, tools, validate
 
-    for module in (validate, schema, stacks, preview):
+    for module in (validate, schema, stacks, preview, tools, local):
         cli.add_command(module.command)
+    cli.add_command(engine_cmds.up)
+    cli.add_command(engine_cmds.destroy)
 
 
 _register()

@@ -8,28 +8,64 @@ import click
 
 
 @click.command("preview")
-@click.argument("stacks", nargs=-1, required=True)
+@click.argument("stacks", nargs=-1)
 @click.option("--offline", is_flag=True, help="Evaluate the program under Pulumi mocks: no engine, cloud or "
                                               "credentials (the path untrusted pull requests get).")
-@click.option("--json", "as_json", is_flag=True, help="Print machine-readable JSON.")
+@click.option("--json", "json_out", is_flag=False, flag_value="-", default=None, metavar="[FILE]",
+              help="Machine-readable JSON, to FILE or (bare --json) to stdout.")
+@click.option("--detailed-exitcode", is_flag=True, help="Exit 2 when any stack would change.")
 @click.pass_obj
-def command(obj, stacks: tuple[str, ...], offline: bool, as_json: bool) -> int:
-    """Preview what STACK would create."""
-    from shipyard.errors import ShipyardError
-
-    if not offline:
-        raise ShipyardError("previews with the real engine need the toolchain; use --offline for the "
-                            "credential-free preview")
-    from shipyard.offline import run_offline
-
-    results = {}
+def command(obj, stacks: tuple[str, ...], offline: bool, json_out: str | None, detailed_exitcode: bool) -> int:
+    """Preview what STACK(s) would change: with the real engine, or --offline under mocks."""
+    stacks, json_out = _bare_json_flag(obj, stacks, json_out)
     for name in stacks:
         obj.repo.stack(name)  # a clear error for an unknown stack before anything runs
-        results[name] = run_offline(obj.repo.root, name)
-    if as_json:
-        click.echo(json.dumps({"stacks": [{"stack": name, "resources": [r.as_json() for r in planned]}
-                                          for name, planned in results.items()]}, indent=2))
-        return 0
+    if offline:
+        return _offline(obj, stacks, json_out)
+    from shipyard.cli.engine_cmds import print_outcome
+    from shipyard.engine import Engine
+
+    engine = Engine(obj.repo.root)
+    outcomes = []
+    for name in stacks:
+        click.echo(f"==> preview {name}", err=True)
+        outcome = engine.preview(name)
+        outcomes.append(outcome)
+        print_outcome(outcome)
+    if json_out:
+        _write_json(json_out, {"stacks": [{"stack": o.stack, "summary": o.summary,
+                                           "changes": [c.as_json() for c in o.changes]} for o in outcomes]})
+    return 2 if detailed_exitcode and any(o.changed for o in outcomes) else 0
+
+
+def _bare_json_flag(obj, stacks: tuple[str, ...], json_out: str | None) -> tuple[tuple[str, ...], str | None]:
+    """`--json STACK` (flag before the stack name) means JSON on stdout, not a file named like a stack."""
+    if json_out not in (None, "-") and "/" not in json_out and not json_out.endswith(".json"):
+        if json_out in {ref.name for ref in obj.repo.stacks()}:
+            return (json_out, *stacks), "-"
+    if not stacks:
+        raise click.UsageError("missing argument STACK")
+    return stacks, json_out
+
+
+def _write_json(target: str, data: object) -> None:
+    text = json.dumps(data, indent=2) + "\n"
+    if target == "-":
+        click.echo(text, nl=False)
+    else:
+        with open(target, "w") as handle:
+            handle.write(text)
+
+
+def _offline(obj, stacks: tuple[str, ...], json_out: str | None) -> int:
+    from shipyard.offline import run_offline
+
+    results = {name: run_offline(obj.repo.root, name) for name in stacks}
+    if json_out:
+        _write_json(json_out, {"stacks": [{"stack": name, "resources": [r.as_json() for r in planned]}
+                                          for name, planned in results.items()]})
+        if json_out == "-":
+            return 0
     for name, planned in results.items():
         _print_tree(name, planned)
     return 0

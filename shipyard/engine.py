@@ -1,0 +1,266 @@
+"""The one module that talks to Pulumi's Automation API.
+
+Everything else calls `Engine`; it raises only `ShipyardError`s. Stacks run the repository's own
+`__main__.py` as an inline program: the Automation API serves it from this process through its
+in-process language server, so no `pulumi-language-python` host is needed (that Go module is not
+served by the module proxy; see README, "Toolchain").
+
+State defaults to a file backend at `$SHIPYARD_HOME/state`, secrets to a passphrase provider whose
+passphrase is generated on first use and kept (mode 0600) at `$SHIPYARD_HOME/passphrase`.
+`PULUMI_BACKEND_URL` and `PULUMI_CONFIG_PASSPHRASE` override them.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import runpy
+import secrets
+import sys
+import threading
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from shipyard.errors import ConcurrentUpdateError, EngineError, InvalidInputError
+from shipyard.paths import shipyard_home
+from shipyard.repo import Repo
+from shipyard.tools import Toolchain
+
+PROJECT = "shipyard"
+Log = Callable[[str], None]
+# The program mutates process-wide state (cwd, sys.path, pulumi's runtime settings): one engine
+# operation at a time per process.
+_PROCESS_LOCK = threading.Lock()
+
+
+@dataclass(frozen=True)
+class ResourceChange:
+    """One resource the engine would (or did) change, with the property paths that differ."""
+
+    urn: str
+    type: str
+    name: str
+    op: str
+    properties: tuple[str, ...] = ()
+
+    def as_json(self) -> dict[str, Any]:
+        return {"urn": self.urn, "type": self.type, "name": self.name, "op": self.op,
+                "properties": list(self.properties)}
+
+
+@dataclass
+class Outcome:
+    """What one engine operation did (or would do) to one stack."""
+
+    stack: str
+    operation: str
+    changes: list[ResourceChange] = field(default_factory=list)
+    summary: dict[str, int] = field(default_factory=dict)
+
+    @property
+    def changed(self) -> bool:
+        return bool(self.changes)
+
+
+class Engine:
+    """Preview, apply, refresh and destroy team stacks of one repository with the real engine."""
+
+    def __init__(self, root: Path, toolchain: Toolchain | None = None, log: Log | None = None):
+        self.root = root.resolve()
+        self.repo = Repo(self.root)
+        self.toolchain = toolchain or Toolchain(self.root)
+        self.home = shipyard_home(self.root)
+        self.log = log or (lambda line: print(line, file=sys.stderr, flush=True))
+
+    # -- environment ------------------------------------------------------------------------------
+    def env(self) -> dict[str, str]:
+        """Variables for every Pulumi CLI call. Nothing needs to be set by hand."""
+        self.home.mkdir(parents=True, exist_ok=True)
+        bin_dirs = [str(p) for p in self.toolchain.bin_dirs()]
+        state = self.home / "state"
+        state.mkdir(parents=True, exist_ok=True)
+        env = {
+            "PATH": os.pathsep.join(bin_dirs + [os.environ.get("PATH", "")]),
+            "PULUMI_BACKEND_URL": os.environ.get("PULUMI_BACKEND_URL") or state.as_uri(),
+            "PULUMI_CONFIG_PASSPHRASE": self._passphrase(),
+            "PULUMI_HOME": os.environ.get("PULUMI_HOME") or str(self.home / "pulumi-home"),
+            "PULUMI_SKIP_UPDATE_CHECK": "true",
+            # Nothing can be downloaded here: a missing plugin must fail at once, naming the plugin.
+            "PULUMI_DISABLE_AUTOMATIC_PLUGIN_ACQUISITION": "true",
+            "PULUMI_DIY_BACKEND_NO_LEGACY_WARNING": "true",
+        }
+        return env
+
+    def _passphrase(self) -> str:
+        if os.environ.get("PULUMI_CONFIG_PASSPHRASE"):
+            return os.environ["PULUMI_CONFIG_PASSPHRASE"]
+        path = self.home / "passphrase"
+        if not path.is_file():
+            fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+            with os.fdopen(fd, "w") as handle:
+                handle.write(secrets.token_urlsafe(32))
+        return path.read_text().strip()
+
+    # -- operations -------------------------------------------------------------------------------
+    def preview(self, name: str, on_output: Log | None = None) -> Outcome:
+        with self._stack(name) as stack:
+            events = _EventCollector()
+            result = self._call(name, lambda: stack.preview(on_output=on_output or self._out, on_event=events,
+                                                            diff=False, color="never"))
+            return Outcome(name, "preview", events.changes(), _summary(result.change_summary))
+
+    def up(self, name: str, on_output: Log | None = None) -> Outcome:
+        with self._stack(name) as stack:
+            events = _EventCollector()
+            result = self._call(name, lambda: stack.up(on_output=on_output or self._out, on_event=events,
+                                                       color="never"))
+            return Outcome(name, "up", events.changes(), _summary(result.summary.resource_changes))
+
+    def refresh_preview(self, name: str, on_output: Log | None = None) -> Outcome:
+        """What a refresh would change: the live state no longer matching the last deployment."""
+        with self._stack(name) as stack:
+            events = _EventCollector()
+            result = self._call(name, lambda: stack.preview_refresh(on_output=on_output or self._out,
+                                                                    on_event=events, color="never"))
+            return Outcome(name, "refresh", events.changes(), _summary(result.change_summary))
+
+    def refresh(self, name: str, on_output: Log | None = None) -> Outcome:
+        with self._stack(name) as stack:
+            events = _EventCollector()
+            result = self._call(name, lambda: stack.refresh(on_output=on_output or self._out, on_event=events,
+                                                            color="never"))
+            return Outcome(name, "refresh", events.changes(), _summary(result.summary.resource_changes))
+
+    def destroy(self, name: str, on_output: Log | None = None) -> Outcome:
+        with self._stack(name, validate=False) as stack:
+            events = _EventCollector()
+            result = self._call(name, lambda: stack.destroy(on_output=on_output or self._out, on_event=events,
+                                                            color="never"))
+            return Outcome(name, "destroy", events.changes(), _summary(result.summary.resource_changes))
+
+    def outputs(self, name: str) -> dict[str, Any]:
+        """Stack outputs; secret ones stay masked."""
+        with self._stack(name, validate=False) as stack:
+            return {k: ("[secret]" if v.secret else v.value) for k, v in self._call(name, stack.outputs).items()}
+
+    # -- plumbing ---------------------------------------------------------------------------------
+    def _out(self, line: str) -> None:
+        self.log(line.rstrip("\n"))
+
+    def _validate(self, name: str) -> None:
+        from shipyard.validation import load_catalog, parse_stack_file
+
+        ref = self.repo.stack(name)
+        loaded = load_catalog(self.root)
+        _, problems = parse_stack_file(ref.path, self.root, loaded.catalog, self.repo.local_kubernetes_minor)
+        if loaded.diagnostics or problems:
+            raise InvalidInputError(loaded.diagnostics + problems)
+
+    @contextlib.contextmanager
+    def _stack(self, name: str, validate: bool = True) -> Iterator[Any]:
+        """The Pulumi stack for `name`, created on first use, running this repository's program."""
+        from pulumi import automation as auto
+
+        if validate:
+            self._validate(name)  # nothing reaches the engine when the file is invalid
+        env = self.env()
+        pulumi_bin = self.toolchain.binary("pulumi")
+        with _PROCESS_LOCK, _program_context(self.root):
+            try:
+                command = auto.PulumiCommand(root=str(pulumi_bin.parent.parent))
+                workspace = auto.LocalWorkspaceOptions(
+                    work_dir=str(self.root), pulumi_home=env["PULUMI_HOME"], env_vars=env,
+                    pulumi_command=command, secrets_provider="passphrase",
+                    project_settings=auto.ProjectSettings(name=PROJECT, runtime="python"))
+                stack = self._call(name, lambda: auto.create_or_select_stack(
+                    name, project_name=PROJECT, program=_inline_program(self.root), opts=workspace))
+            except auto.errors.InvalidVersionError as exc:
+                raise EngineError(f"the Pulumi CLI at {pulumi_bin} is not usable: {exc}") from None
+            yield stack
+
+    def _call(self, name: str, fn: Callable[[], Any]) -> Any:
+        from pulumi import automation as auto
+
+        try:
+            return fn()
+        except auto.ConcurrentUpdateError:
+            raise ConcurrentUpdateError(f"stack '{name}' is being updated by someone else right now; wait for "
+                                        "that update to finish (or use --wait)") from None
+        except auto.CommandError as exc:
+            raise EngineError(_explain(name, str(exc))) from None
+
+
+def _inline_program(root: Path) -> Callable[[], None]:
+    program = root / "__main__.py"
+
+    def run() -> None:
+        runpy.run_path(str(program), run_name="__main__")
+
+    return run
+
+
+@contextlib.contextmanager
+def _program_context(root: Path) -> Iterator[None]:
+    """Run the program as the engine would: from the repository root, importing its `components`."""
+    saved_cwd = os.getcwd()
+    root_str = str(root)
+    saved = {n: m for n, m in sys.modules.items() if n == "components" or n.startswith("components.")}
+    for module in saved:
+        del sys.modules[module]
+    sys.path.insert(0, root_str)
+    os.chdir(root)
+    try:
+        yield
+    finally:
+        os.chdir(saved_cwd)
+        sys.path.remove(root_str)
+        for module in [n for n in sys.modules if n == "components" or n.startswith("components.")]:
+            del sys.modules[module]
+        sys.modules.update(saved)
+
+
+class _EventCollector:
+    """Collects the engine's structured step events into `ResourceChange`s."""
+
+    def __init__(self) -> None:
+        self._steps: dict[str, ResourceChange] = {}
+
+    def __call__(self, event: Any) -> None:
+        pre = getattr(event, "resource_pre_event", None)
+        if pre is None or pre.metadata is None:
+            return
+        meta = pre.metadata
+        op = meta.op.value if hasattr(meta.op, "value") else str(meta.op)
+        if op in ("same", "read"):
+            return
+        props: list[str] = []
+        if meta.detailed_diff:
+            props = sorted(meta.detailed_diff)
+        elif meta.diffs:
+            props = sorted(meta.diffs)
+        urn = meta.urn
+        type_ = meta.type
+        self._steps[urn] = ResourceChange(urn=urn, type=type_, name=urn.rsplit("::", 1)[-1], op=op,
+                                          properties=tuple(props))
+
+    def changes(self) -> list[ResourceChange]:
+        return list(self._steps.values())
+
+
+def _summary(summary: Any) -> dict[str, int]:
+    if not summary:
+        return {}
+    return {(k.value if hasattr(k, "value") else str(k)): int(v) for k, v in dict(summary).items()}
+
+
+def _explain(stack: str, message: str) -> str:
+    hint = ""
+    if "no resource plugin" in message or "could not find plugin" in message or "failed to load plugin" in message:
+        hint = ("\nhint: a provider plugin is missing and plugins are never downloaded here; "
+                "`shipyard tools install` builds the Kubernetes provider. The AWS provider cannot be built on "
+                "this machine, so eks stacks only preview offline (`shipyard preview --offline`).")
+    # Keep the engine's own words but not the Automation API's command-line dump.
+    lines = [line for line in message.splitlines() if not line.startswith((" code:", "code:", "cmd:", " cmd:"))]
+    return f"stack '{stack}': the Pulumi engine failed:\n" + "\n".join(lines).strip() + hint

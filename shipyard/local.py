@@ -1,0 +1,412 @@
+"""The local control plane: a small but real Kubernetes cluster on 127.0.0.1.
+
+etcd + kube-apiserver + kube-controller-manager + kube-scheduler (real binaries, built by
+`shipyard tools install`) and kwok, which plays the kubelet for fake nodes: pods bound to them
+become Running/Ready, so Deployments become Available and Pulumi's await logic works unmodified.
+
+Everything lives under `$SHIPYARD_HOME/local/`: `pki/` (generated CA, serving and client
+certificates, service-account key), `etcd/` (data, kept across `down` unless `--purge`),
+`logs/<component>.log`, `run/<component>.pid` and `kubeconfig` (admin, certificates embedded).
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import ipaddress
+import json
+import os
+import shutil
+import signal
+import socket
+import subprocess
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+
+from shipyard.errors import ShipyardError
+from shipyard.paths import shipyard_home
+from shipyard.tools import Toolchain
+
+HOST = "127.0.0.1"
+COMPONENTS = ("etcd", "kube-apiserver", "kube-controller-manager", "kube-scheduler", "kwok")
+SERVICE_CIDR = "10.96.0.0/24"
+POD_CIDR = "10.244.0.0/24"
+FAKE_NODES = ("kwok-node-0",)
+Log = Callable[[str], None]
+
+
+class LocalClusterError(ShipyardError):
+    """The local control plane could not be started or is unhealthy (see its logs)."""
+
+
+@dataclass(frozen=True)
+class ComponentStatus:
+    name: str
+    pid: int | None
+    running: bool
+
+    def as_json(self) -> dict[str, object]:
+        return {"name": self.name, "pid": self.pid, "running": self.running}
+
+
+class LocalCluster:
+    """Start, stop and inspect the local control plane of one repository (`$SHIPYARD_HOME`)."""
+
+    def __init__(self, root: Path, toolchain: Toolchain | None = None, home: Path | None = None):
+        self.root = root
+        self.home = (home or shipyard_home(root)) / "local"
+        self.tools = toolchain or Toolchain(root)
+        self.pki = self.home / "pki"
+        self.logs = self.home / "logs"
+        self.run_dir = self.home / "run"
+        self.kubeconfig = self.home / "kubeconfig"
+
+    # -- public operations -------------------------------------------------------------------------
+    def up(self, log: Log = print, timeout: float = 120) -> bool:
+        """Start everything (no-op when healthy). Returns False when it was already up."""
+        if self.healthy():
+            log(f"local control plane already running ({self.kubeconfig})")
+            return False
+        if any(s.running for s in self.status()):
+            log("local control plane is partly running; restarting it (data is kept)")
+            self.down(log=log)
+        binaries = {name: self.tools.binary(name) for name in
+                    ("etcd", "kube-apiserver", "kube-controller-manager", "kube-scheduler", "kwok")}
+        for directory in (self.pki, self.logs, self.run_dir, self.home / "etcd"):
+            directory.mkdir(parents=True, exist_ok=True)
+        self.home.chmod(0o700)
+        ports = self._ports()
+        self._ensure_pki()
+        self._write_kubeconfigs(ports)
+        deadline = time.monotonic() + timeout
+        log(f"==> starting etcd on {HOST}:{ports['etcd']}")
+        self._start("etcd", [
+            str(binaries["etcd"]), "--name=shipyard", f"--data-dir={self.home / 'etcd'}", "--unsafe-no-fsync",
+            f"--listen-client-urls=http://{HOST}:{ports['etcd']}",
+            f"--advertise-client-urls=http://{HOST}:{ports['etcd']}",
+            f"--listen-peer-urls=http://{HOST}:{ports['etcd-peer']}",
+            f"--initial-advertise-peer-urls=http://{HOST}:{ports['etcd-peer']}",
+            f"--initial-cluster=shipyard=http://{HOST}:{ports['etcd-peer']}",
+            f"--listen-metrics-urls=http://{HOST}:{ports['etcd-metrics']}", "--log-level=warn"])
+        self._wait(lambda: self._http_ok(f"http://{HOST}:{ports['etcd']}/health"), "etcd", deadline)
+        pki = self.pki
+        log(f"==> starting kube-apiserver on https://{HOST}:{ports['apiserver']}")
+        self._start("kube-apiserver", [
+            str(binaries["kube-apiserver"]), f"--etcd-servers=http://{HOST}:{ports['etcd']}",
+            f"--bind-address={HOST}", f"--advertise-address={HOST}", f"--secure-port={ports['apiserver']}",
+            f"--service-cluster-ip-range={SERVICE_CIDR}", "--allow-privileged=true",
+            f"--tls-cert-file={pki / 'apiserver.crt'}", f"--tls-private-key-file={pki / 'apiserver.key'}",
+            f"--client-ca-file={pki / 'ca.crt'}", "--authorization-mode=Node,RBAC",
+            "--service-account-issuer=https://kubernetes.default.svc.cluster.local",
+            f"--service-account-key-file={pki / 'sa.pub'}", f"--service-account-signing-key-file={pki / 'sa.key'}",
+            "--profiling=false", "--v=1"])
+        self._wait(self._api_ready, "kube-apiserver /readyz", deadline)
+        log("==> starting kube-controller-manager, kube-scheduler and kwok")
+        self._start("kube-controller-manager", [
+            str(binaries["kube-controller-manager"]), f"--kubeconfig={pki / 'kcm.kubeconfig'}",
+            f"--authentication-kubeconfig={pki / 'kcm.kubeconfig'}",
+            f"--authorization-kubeconfig={pki / 'kcm.kubeconfig'}",
+            "--leader-elect=false", f"--bind-address={HOST}", f"--secure-port={ports['kcm']}",
+            f"--service-account-private-key-file={pki / 'sa.key'}", f"--root-ca-file={pki / 'ca.crt'}",
+            f"--cluster-signing-cert-file={pki / 'ca.crt'}", f"--cluster-signing-key-file={pki / 'ca.key'}",
+            "--use-service-account-credentials=true", "--profiling=false", "--v=1"])
+        self._start("kube-scheduler", [
+            str(binaries["kube-scheduler"]), f"--kubeconfig={pki / 'scheduler.kubeconfig'}",
+            f"--authentication-kubeconfig={pki / 'scheduler.kubeconfig'}",
+            f"--authorization-kubeconfig={pki / 'scheduler.kubeconfig'}",
+            "--leader-elect=false", f"--bind-address={HOST}", f"--secure-port={ports['scheduler']}",
+            "--profiling=false", "--v=1"])
+        kwok_config = self.home / "kwok.yaml"
+        kwok_config.write_text("apiVersion: config.kwok.x-k8s.io/v1alpha1\nkind: KwokConfiguration\n"
+                               "options: {}\n")
+        self._start("kwok", [
+            str(binaries["kwok"]), f"--config={kwok_config}", f"--kubeconfig={pki / 'kwok.kubeconfig'}",
+            "--manage-all-nodes=false", "--manage-nodes-with-annotation-selector=kwok.x-k8s.io/node=fake",
+            "--manage-nodes-with-label-selector=", "--manage-single-node=", f"--cidr={POD_CIDR}",
+            "--node-ip=10.244.0.1", "--node-lease-duration-seconds=40",
+            f"--server-address={HOST}:{ports['kwok']}"])
+        self._ensure_nodes()
+        self._wait(lambda: self._get("/api/v1/namespaces/default/serviceaccounts/default") == 200,
+                   "the default service account", deadline)
+        self._wait(self._nodes_ready, "the fake node to become Ready", deadline)
+        log(f"==> local control plane ready; kubeconfig: {self.kubeconfig}")
+        return True
+
+    def down(self, purge: bool = False, log: Log = print) -> None:
+        """Stop every process this control plane started (none left behind); keep data unless purge."""
+        for name in reversed(COMPONENTS):
+            pid = self._pid(name)
+            if pid is not None and self._is_ours(name, pid):
+                log(f"==> stopping {name} (pid {pid})")
+                _terminate(pid)
+            (self.run_dir / f"{name}.pid").unlink(missing_ok=True)
+        if purge and self.home.exists():
+            log(f"==> purging {self.home}")
+            shutil.rmtree(self.home)
+
+    def stop_component(self, name: str) -> None:
+        """Stop one component (tests use it to simulate an outage)."""
+        pid = self._pid(name)
+        if pid is not None and self._is_ours(name, pid):
+            _terminate(pid)
+        (self.run_dir / f"{name}.pid").unlink(missing_ok=True)
+
+    def status(self) -> list[ComponentStatus]:
+        out = []
+        for name in COMPONENTS:
+            pid = self._pid(name)
+            out.append(ComponentStatus(name, pid, pid is not None and self._is_ours(name, pid)))
+        return out
+
+    def healthy(self) -> bool:
+        return (all(s.running for s in self.status()) and self.kubeconfig.is_file() and self._api_ready()
+                and self._nodes_ready())
+
+    # -- processes --------------------------------------------------------------------------------
+    def _start(self, name: str, cmd: list[str]) -> None:
+        log_file = (self.logs / f"{name}.log").open("ab")
+        log_file.write(f"\n--- {time.strftime('%Y-%m-%dT%H:%M:%S')} starting: {' '.join(cmd)}\n".encode())
+        log_file.flush()
+        # A session of its own: Ctrl-C in the terminal that ran `local up` must not kill the cluster.
+        proc = subprocess.Popen(cmd, stdout=log_file, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
+                                start_new_session=True, cwd=self.home)
+        log_file.close()
+        (self.run_dir / f"{name}.pid").write_text(str(proc.pid))
+        time.sleep(0.2)
+        if proc.poll() is not None:
+            raise LocalClusterError(f"{name} exited at once (code {proc.returncode}); see {self.logs / name}.log:\n"
+                                    + _tail(self.logs / f"{name}.log"))
+
+    def _pid(self, name: str) -> int | None:
+        try:
+            return int((self.run_dir / f"{name}.pid").read_text())
+        except (OSError, ValueError):
+            return None
+
+    def _is_ours(self, name: str, pid: int) -> bool:
+        """The pid is alive and still runs our binary (pids get reused)."""
+        try:
+            cmdline = Path(f"/proc/{pid}/cmdline").read_bytes().split(b"\0")
+            stat = Path(f"/proc/{pid}/stat").read_text()
+        except OSError:
+            return False
+        state = stat.rsplit(")", 1)[-1].split()[0]
+        return state != "Z" and bool(cmdline) and Path(cmdline[0].decode()).name == name
+
+    def _wait(self, check: Callable[[], bool], what: str, deadline: float) -> None:
+        while time.monotonic() < deadline:
+            for status in self.status():
+                if self._pid(status.name) is not None and not status.running:
+                    raise LocalClusterError(f"{status.name} stopped while waiting for {what}; see "
+                                            f"{self.logs / status.name}.log:\n" + _tail(self.logs /
+                                                                                        f"{status.name}.log"))
+            if check():
+                return
+            time.sleep(0.25)
+        raise LocalClusterError(f"timed out waiting for {what}; logs are in {self.logs}")
+
+    # -- ports ------------------------------------------------------------------------------------
+    def _ports(self) -> dict[str, int]:
+        """Free loopback ports, chosen once and kept, so the kubeconfig stays valid across restarts."""
+        path = self.home / "ports.json"
+        names = ("etcd", "etcd-peer", "etcd-metrics", "apiserver", "kcm", "scheduler", "kwok")
+        if path.is_file():
+            ports = json.loads(path.read_text())
+            if set(ports) == set(names) and all(_port_free(p) for p in ports.values()):
+                return ports
+        ports = {name: _free_port() for name in names}
+        path.write_text(json.dumps(ports, indent=2))
+        return ports
+
+    # -- certificates and kubeconfigs -------------------------------------------------------------
+    def _ensure_pki(self) -> None:
+        if (self.pki / "ca.crt").is_file() and (self.pki / "admin.crt").is_file():
+            return
+        from cryptography import x509
+        from cryptography.hazmat.primitives import hashes, serialization
+        from cryptography.hazmat.primitives.asymmetric import ec
+        from cryptography.x509.oid import NameOID
+
+        def key_pair(name: str) -> ec.EllipticCurvePrivateKey:
+            key = ec.generate_private_key(ec.SECP256R1())
+            path = self.pki / f"{name}.key"
+            path.write_bytes(key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
+                                               serialization.NoEncryption()))
+            path.chmod(0o600)
+            return key
+
+        now = dt.datetime.now(dt.timezone.utc)
+        ca_key = key_pair("ca")
+        ca_name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "shipyard-local-ca")])
+        ca_cert = (x509.CertificateBuilder().subject_name(ca_name).issuer_name(ca_name)
+                   .public_key(ca_key.public_key()).serial_number(x509.random_serial_number())
+                   .not_valid_before(now - dt.timedelta(minutes=5)).not_valid_after(now + dt.timedelta(days=3650))
+                   .add_extension(x509.BasicConstraints(ca=True, path_length=None), critical=True)
+                   .add_extension(x509.KeyUsage(digital_signature=True, key_cert_sign=True, crl_sign=True,
+                                                content_commitment=False, key_encipherment=False,
+                                                data_encipherment=False, key_agreement=False,
+                                                encipher_only=False, decipher_only=False), critical=True)
+                   .sign(ca_key, hashes.SHA256()))
+        (self.pki / "ca.crt").write_bytes(ca_cert.public_bytes(serialization.Encoding.PEM))
+
+        def issue(name: str, common_name: str, orgs: tuple[str, ...] = (), server: bool = False) -> None:
+            key = key_pair(name)
+            attrs = [x509.NameAttribute(NameOID.ORGANIZATION_NAME, o) for o in orgs]
+            attrs.append(x509.NameAttribute(NameOID.COMMON_NAME, common_name))
+            builder = (x509.CertificateBuilder().subject_name(x509.Name(attrs)).issuer_name(ca_name)
+                       .public_key(key.public_key()).serial_number(x509.random_serial_number())
+                       .not_valid_before(now - dt.timedelta(minutes=5))
+                       .not_valid_after(now + dt.timedelta(days=3650))
+                       .add_extension(x509.ExtendedKeyUsage([x509.oid.ExtendedKeyUsageOID.SERVER_AUTH if server
+                                                             else x509.oid.ExtendedKeyUsageOID.CLIENT_AUTH]),
+                                      critical=False))
+            if server:
+                builder = builder.add_extension(x509.SubjectAlternativeName([
+                    x509.IPAddress(ipaddress.ip_address(HOST)),
+                    x509.IPAddress(next(ipaddress.ip_network(SERVICE_CIDR).hosts())),
+                    *[x509.DNSName(n) for n in ("localhost", "kubernetes", "kubernetes.default",
+                                                "kubernetes.default.svc", "kubernetes.default.svc.cluster.local")]]),
+                    critical=False)
+            cert = builder.sign(ca_key, hashes.SHA256())
+            (self.pki / f"{name}.crt").write_bytes(cert.public_bytes(serialization.Encoding.PEM))
+
+        issue("apiserver", "kube-apiserver", server=True)
+        issue("kcm", "system:kube-controller-manager")
+        issue("scheduler", "system:kube-scheduler")
+        issue("kwok", "shipyard-kwok", ("system:masters",))
+        sa_key = key_pair("sa")
+        (self.pki / "sa.pub").write_bytes(sa_key.public_key().public_bytes(
+            serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo))
+        issue("admin", "shipyard-admin", ("system:masters",))  # written last: its presence means "PKI complete"
+
+    def _write_kubeconfigs(self, ports: dict[str, int]) -> None:
+        import base64
+
+        server = f"https://{HOST}:{ports['apiserver']}"
+
+        def b64(name: str) -> str:
+            return base64.b64encode((self.pki / name).read_bytes()).decode()
+
+        def config(user: str) -> str:
+            return json.dumps({
+                "apiVersion": "v1", "kind": "Config", "current-context": "shipyard-local",
+                "clusters": [{"name": "shipyard-local",
+                              "cluster": {"server": server, "certificate-authority-data": b64("ca.crt")}}],
+                "users": [{"name": user, "user": {"client-certificate-data": b64(f"{user}.crt"),
+                                                  "client-key-data": b64(f"{user}.key")}}],
+                "contexts": [{"name": "shipyard-local", "context": {"cluster": "shipyard-local", "user": user}}],
+            }, indent=2)
+
+        for user in ("kcm", "scheduler", "kwok"):
+            path = self.pki / f"{user}.kubeconfig"
+            path.write_text(config(user))
+            path.chmod(0o600)
+        self.kubeconfig.write_text(config("admin"))
+        self.kubeconfig.chmod(0o600)
+
+    # -- API helpers ------------------------------------------------------------------------------
+    def client(self):
+        import httpx
+
+        ports = json.loads((self.home / "ports.json").read_text())
+        return httpx.Client(base_url=f"https://{HOST}:{ports['apiserver']}",
+                            cert=(str(self.pki / "admin.crt"), str(self.pki / "admin.key")),
+                            verify=str(self.pki / "ca.crt"), timeout=5)
+
+    def _get(self, path: str) -> int:
+        try:
+            with self.client() as client:
+                return client.get(path).status_code
+        except Exception:  # noqa: BLE001 - any failure means "not yet"
+            return 0
+
+    def _api_ready(self) -> bool:
+        return (self.home / "ports.json").is_file() and self._get("/readyz") == 200
+
+    def _http_ok(self, url: str) -> bool:
+        import httpx
+
+        try:
+            return httpx.get(url, timeout=2).status_code == 200
+        except httpx.HTTPError:
+            return False
+
+    def _ensure_nodes(self) -> None:
+        with self.client() as client:
+            for name in FAKE_NODES:
+                if client.get(f"/api/v1/nodes/{name}").status_code == 200:
+                    continue
+                node = {
+                    "apiVersion": "v1", "kind": "Node",
+                    "metadata": {"name": name,
+                                 "annotations": {"node.alpha.kubernetes.io/ttl": "0", "kwok.x-k8s.io/node": "fake"},
+                                 "labels": {"kubernetes.io/hostname": name, "kubernetes.io/os": "linux",
+                                            "kubernetes.io/arch": "amd64", "type": "kwok"}},
+                    "status": {"allocatable": {"cpu": "32", "memory": "256Gi", "pods": "110"},
+                               "capacity": {"cpu": "32", "memory": "256Gi", "pods": "110"}},
+                }
+                response = client.post("/api/v1/nodes", json=node)
+                if response.status_code not in (200, 201, 409):
+                    raise LocalClusterError(f"could not create fake node {name}: {response.status_code} "
+                                            f"{response.text[:300]}")
+
+    def _nodes_ready(self) -> bool:
+        try:
+            with self.client() as client:
+                for name in FAKE_NODES:
+                    node = client.get(f"/api/v1/nodes/{name}").json()
+                    conditions = {c["type"]: c["status"] for c in node.get("status", {}).get("conditions", [])}
+                    if conditions.get("Ready") != "True":
+                        return False
+            return True
+        except Exception:  # noqa: BLE001
+            return False
+
+
+def _terminate(pid: int, grace: float = 10) -> None:
+    try:
+        os.kill(pid, signal.SIGTERM)
+    except ProcessLookupError:
+        return
+    deadline = time.monotonic() + grace
+    while time.monotonic() < deadline:
+        try:
+            os.kill(pid, 0)
+        except ProcessLookupError:
+            return
+        try:  # reap it if it is our child (tests start the cluster in-process)
+            if os.waitpid(pid, os.WNOHANG)[0] == pid:
+                return
+        except ChildProcessError:
+            pass
+        time.sleep(0.1)
+    try:
+        os.kill(pid, signal.SIGKILL)
+        os.waitpid(pid, 0)
+    except (ProcessLookupError, ChildProcessError):
+        pass
+
+
+def _free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind((HOST, 0))
+        return sock.getsockname()[1]
+
+
+def _port_free(port: int) -> bool:
+    with socket.socket() as sock:
+        try:
+            sock.bind((HOST, port))
+            return True
+        except OSError:
+            return False
+
+
+def _tail(path: Path, lines: int = 15) -> str:
+    try:
+        return "\n".join(path.read_text(errors="replace").splitlines()[-lines:])
+    except OSError:
+        return "(no log)"
+
+

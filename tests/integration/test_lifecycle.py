@@ -1,0 +1,118 @@
+"""The main job end to end: up, no-op up, preview of an edit, drift found by refresh, failure repair, destroy.
+
+The tests run in file order on one stack (`itest-dev`) on the real local control plane.
+"""
+
+from __future__ import annotations
+
+import json
+import threading
+from pathlib import Path
+
+import pytest
+
+from shipyard.engine import Engine
+from shipyard.errors import EngineError, InvalidInputError
+
+STACK = "itest-dev"
+QUOTA = "itest-tenancy-itest-web-quota"
+
+
+def _set_pods(repo: Path, pods: int) -> None:
+    path = repo / "stacks/itest/dev.yaml"
+    text = path.read_text()
+    import re
+
+    path.write_text(re.sub(r"pods: \d+", f"pods: {pods}", text))
+
+
+def _get(kubectl, *args: str) -> dict:
+    return json.loads(kubectl("get", *args, "-o", "json").stdout)
+
+
+def test_up_creates_every_object(engine: Engine, kubectl):
+    outcome = engine.up(STACK)
+    assert outcome.summary.get("create", 0) >= 10
+    ns = _get(kubectl, "namespace", "itest-web")
+    assert ns["metadata"]["labels"]["app.kubernetes.io/managed-by"] == "shipyard"
+    assert ns["metadata"]["labels"]["shipyard.io/team"] == "itest"
+    quota = _get(kubectl, "-n", "itest-web", "resourcequota", "team-quota")
+    assert quota["spec"]["hard"] == {"pods": "20", "requests.cpu": "4", "requests.memory": "8Gi"}
+    binding = _get(kubectl, "-n", "itest-web", "rolebinding", "team-developers")
+    assert binding["roleRef"]["name"] == "edit" and binding["subjects"][0]["name"] == "itest-devs"
+    policy = _get(kubectl, "-n", "itest-web", "networkpolicy", "default-deny-ingress")
+    assert policy["spec"]["policyTypes"] == ["Ingress"]
+    assert _get(kubectl, "-n", "itest-web", "limitrange", "team-defaults")["spec"]["limits"][0]["type"] == "Container"
+    # the add-on from the chart mirror: its Deployment became Available on the fake node
+    deployment = _get(kubectl, "-n", "kube-metrics", "deployment", "metrics-server")
+    conditions = {c["type"]: c["status"] for c in deployment["status"]["conditions"]}
+    assert conditions["Available"] == "True"
+
+
+def test_second_up_changes_nothing(engine: Engine):
+    outcome = engine.up(STACK)
+    assert outcome.changes == []
+    assert set(outcome.summary) == {"same"}
+
+
+def test_preview_of_an_edit_shows_exactly_that_change(engine: Engine, itest_repo: Path):
+    _set_pods(itest_repo, 30)
+    try:
+        outcome = engine.preview(STACK)
+    finally:
+        _set_pods(itest_repo, 20)
+    assert [(c.op, c.name) for c in outcome.changes] == [("update", QUOTA)]
+    assert outcome.changes[0].properties == ("spec.hard.pods",)
+
+
+def test_invalid_file_is_refused_before_the_engine(engine: Engine, itest_repo: Path, kubectl):
+    path = itest_repo / "stacks/itest/dev.yaml"
+    good = path.read_text()
+    path.write_text(good.replace("pods: 20", "pods: -5"))
+    try:
+        with pytest.raises(InvalidInputError):
+            engine.up(STACK)
+    finally:
+        path.write_text(good)
+    assert _get(kubectl, "-n", "itest-web", "resourcequota", "team-quota")["spec"]["hard"]["pods"] == "20"
+
+
+def test_out_of_band_change_is_found_by_refresh(engine: Engine, kubectl):
+    kubectl("-n", "itest-web", "patch", "resourcequota", "team-quota", "--type=merge",
+            "-p", '{"spec":{"hard":{"pods":"99"}}}')
+    outcome = engine.refresh_preview(STACK)
+    changed = {c.name: c for c in outcome.changes}
+    assert QUOTA in changed, outcome.changes
+    assert changed[QUOTA].op == "update"
+
+
+def test_failed_up_leaves_state_the_next_up_repairs(engine: Engine, cluster, itest_repo: Path, kubectl):
+    _set_pods(itest_repo, 25)
+    stopped = threading.Event()
+
+    def stop_api_midway(line: str) -> None:
+        if not stopped.is_set() and ("Updating" in line or QUOTA in line):
+            stopped.set()
+            cluster.stop_component("kube-apiserver")
+
+    with pytest.raises(EngineError):
+        engine.up(STACK, on_output=stop_api_midway)
+    assert stopped.is_set()
+    cluster.up(log=lambda line: None)
+    engine.refresh(STACK)
+    engine.up(STACK)
+    assert _get(kubectl, "-n", "itest-web", "resourcequota", "team-quota")["spec"]["hard"]["pods"] == "25"
+    assert engine.up(STACK).changes == []
+
+
+def test_destroy_removes_everything(engine: Engine, kubectl):
+    outcome = engine.destroy(STACK)
+    assert outcome.summary.get("delete", 0) >= 10
+    for namespace in ("itest-web", "kube-metrics"):
+        result = kubectl("get", "namespace", namespace, check=False)
+        assert result.returncode != 0 and "NotFound" in result.stderr
+
+
+def test_missing_plugin_fails_fast_naming_it(engine: Engine):
+    with pytest.raises(EngineError, match="aws"):
+        engine.preview("ledger-dev")
