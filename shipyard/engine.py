@@ -29,6 +29,8 @@ from shipyard.repo import Repo
 from shipyard.tools import Toolchain
 
 PROJECT = "shipyard"
+STACK_CONFIG_DIR = ".shipyard/stack-config"
+"""Pulumi.yaml's `stackConfigDir`: per-stack config (encryption salt, secret values) stays out of Git."""
 Log = Callable[[str], None]
 # The program mutates process-wide state (cwd, sys.path, pulumi's runtime settings): one engine
 # operation at a time per process.
@@ -81,6 +83,7 @@ class Engine:
         bin_dirs = [str(p) for p in self.toolchain.bin_dirs()]
         state = self.home / "state"
         state.mkdir(parents=True, exist_ok=True)
+        (self.root / STACK_CONFIG_DIR).mkdir(parents=True, exist_ok=True)
         env = {
             "PATH": os.pathsep.join(bin_dirs + [os.environ.get("PATH", "")]),
             "PULUMI_BACKEND_URL": os.environ.get("PULUMI_BACKEND_URL") or state.as_uri(),
@@ -121,14 +124,14 @@ class Engine:
     def refresh_preview(self, name: str, on_output: Log | None = None) -> Outcome:
         """What a refresh would change: the live state no longer matching the last deployment."""
         with self._stack(name) as stack:
-            events = _EventCollector()
+            events = _EventCollector(refresh=True)
             result = self._call(name, lambda: stack.preview_refresh(on_output=on_output or self._out,
                                                                     on_event=events, color="never"))
             return Outcome(name, "refresh", events.changes(), _summary(result.change_summary))
 
     def refresh(self, name: str, on_output: Log | None = None) -> Outcome:
         with self._stack(name) as stack:
-            events = _EventCollector()
+            events = _EventCollector(refresh=True)
             result = self._call(name, lambda: stack.refresh(on_output=on_output or self._out, on_event=events,
                                                             color="never"))
             return Outcome(name, "refresh", events.changes(), _summary(result.summary.resource_changes))
@@ -170,10 +173,10 @@ class Engine:
         with _PROCESS_LOCK, _program_context(self.root):
             try:
                 command = auto.PulumiCommand(root=str(pulumi_bin.parent.parent))
+                # No project_settings: the repository's own Pulumi.yaml is used and never rewritten.
                 workspace = auto.LocalWorkspaceOptions(
                     work_dir=str(self.root), pulumi_home=env["PULUMI_HOME"], env_vars=env,
-                    pulumi_command=command, secrets_provider="passphrase",
-                    project_settings=auto.ProjectSettings(name=PROJECT, runtime="python"))
+                    pulumi_command=command, secrets_provider="passphrase")
                 stack = self._call(name, lambda: auto.create_or_select_stack(
                     name, project_name=PROJECT, program=_inline_program(self.root), opts=workspace))
             except auto.errors.InvalidVersionError as exc:
@@ -222,28 +225,28 @@ def _program_context(root: Path) -> Iterator[None]:
 
 
 class _EventCollector:
-    """Collects the engine's structured step events into `ResourceChange`s."""
+    """Collects the engine's structured step events into `ResourceChange`s.
 
-    def __init__(self) -> None:
+    Previews and updates report a step in its pre-event. A refresh reports what it found only once
+    the live state was read, in the outputs event (op `update`/`delete`, with the detailed diff of
+    live against recorded state), so refreshes read those instead.
+    """
+
+    def __init__(self, refresh: bool = False) -> None:
+        self._refresh = refresh
         self._steps: dict[str, ResourceChange] = {}
 
     def __call__(self, event: Any) -> None:
-        pre = getattr(event, "resource_pre_event", None)
-        if pre is None or pre.metadata is None:
+        step = getattr(event, "res_outputs_event" if self._refresh else "resource_pre_event", None)
+        if step is None or step.metadata is None:
             return
-        meta = pre.metadata
+        meta = step.metadata
         op = meta.op.value if hasattr(meta.op, "value") else str(meta.op)
-        if op in ("same", "read"):
+        if op in ("same", "read", "refresh"):
             return
-        props: list[str] = []
-        if meta.detailed_diff:
-            props = sorted(meta.detailed_diff)
-        elif meta.diffs:
-            props = sorted(meta.diffs)
-        urn = meta.urn
-        type_ = meta.type
-        self._steps[urn] = ResourceChange(urn=urn, type=type_, name=urn.rsplit("::", 1)[-1], op=op,
-                                          properties=tuple(props))
+        props = sorted(meta.detailed_diff) if meta.detailed_diff else sorted(meta.diffs or ())
+        self._steps[meta.urn] = ResourceChange(urn=meta.urn, type=meta.type, name=meta.urn.rsplit("::", 1)[-1],
+                                               op=op, properties=tuple(props))
 
     def changes(self) -> list[ResourceChange]:
         return list(self._steps.values())

@@ -26,7 +26,7 @@ from pathlib import Path
 
 from shipyard.errors import ShipyardError
 from shipyard.paths import shipyard_home
-from shipyard.tools import Toolchain
+from shipyard.tools import KWOK_STAGES, Toolchain
 
 HOST = "127.0.0.1"
 COMPONENTS = ("etcd", "kube-apiserver", "kube-controller-manager", "kube-scheduler", "kwok")
@@ -118,13 +118,18 @@ class LocalCluster:
             "--leader-elect=false", f"--bind-address={HOST}", f"--secure-port={ports['scheduler']}",
             "--profiling=false", "--v=1"])
         kwok_config = self.home / "kwok.yaml"
+        stages = self.tools.data_file("kwok", KWOK_STAGES).read_text()
+        # Standalone kwok applies no option defaults (kwokctl normally writes them): set what it needs.
+        options = {"nodeLeaseParallelism": 2, "nodePlayStageParallelism": 2, "podPlayStageParallelism": 4,
+                   "podsOnNodeSyncParallelism": 2, "nodeLeaseDurationSeconds": 40,
+                   "enablePodsOnNodeSyncListPager": True, "enablePodsOnNodeSyncStreamWatch": True}
         kwok_config.write_text("apiVersion: config.kwok.x-k8s.io/v1alpha1\nkind: KwokConfiguration\n"
-                               "options: {}\n")
+                               f"options: {json.dumps(options)}\n---\n" + stages)
         self._start("kwok", [
             str(binaries["kwok"]), f"--config={kwok_config}", f"--kubeconfig={pki / 'kwok.kubeconfig'}",
             "--manage-all-nodes=false", "--manage-nodes-with-annotation-selector=kwok.x-k8s.io/node=fake",
             "--manage-nodes-with-label-selector=", "--manage-single-node=", f"--cidr={POD_CIDR}",
-            "--node-ip=10.244.0.1", "--node-lease-duration-seconds=40",
+            "--node-ip=10.244.1.1", "--node-lease-duration-seconds=40",
             f"--server-address={HOST}:{ports['kwok']}"])
         self._ensure_nodes()
         self._wait(lambda: self._get("/api/v1/namespaces/default/serviceaccounts/default") == 200,
@@ -307,12 +312,14 @@ class LocalCluster:
 
     # -- API helpers ------------------------------------------------------------------------------
     def client(self):
+        import ssl
+
         import httpx
 
         ports = json.loads((self.home / "ports.json").read_text())
-        return httpx.Client(base_url=f"https://{HOST}:{ports['apiserver']}",
-                            cert=(str(self.pki / "admin.crt"), str(self.pki / "admin.key")),
-                            verify=str(self.pki / "ca.crt"), timeout=5)
+        context = ssl.create_default_context(cafile=str(self.pki / "ca.crt"))
+        context.load_cert_chain(str(self.pki / "admin.crt"), str(self.pki / "admin.key"))
+        return httpx.Client(base_url=f"https://{HOST}:{ports['apiserver']}", verify=context, timeout=5)
 
     def _get(self, path: str) -> int:
         try:

@@ -39,6 +39,10 @@ K8S_STAGING = ("api apiextensions-apiserver apimachinery apiserver cli-runtime c
                "mount-utils pod-security-admission sample-apiserver sample-cli-plugin sample-controller "
                "streaming").split()
 
+KWOK_STAGES = "share/kwok-stages.yaml"
+KWOK_STAGE_SOURCES = ("node/fast/node-initialize.yaml", "node/heartbeat-with-lease/node-heartbeat-with-lease.yaml",
+                      "pod/fast/pod-ready.yaml", "pod/fast/pod-complete.yaml", "pod/fast/pod-delete.yaml")
+
 Log = Callable[[str], None]
 
 
@@ -55,6 +59,8 @@ class Tool:
     """Text the version output must contain."""
     hint: str
     """How long a cold build takes, shown before it starts."""
+    files: tuple[str, ...] = ()
+    """Data files (relative to the install directory) that ship with the binaries."""
 
     @property
     def key(self) -> str:
@@ -99,7 +105,8 @@ class Toolchain:
                  "~2 min cold"),
             Tool("kubernetes", k8s, ("kube-apiserver", "kube-controller-manager", "kube-scheduler", "kubectl"),
                  ("--version",), f"Kubernetes v{k8s}", "~15 min cold on 2 cores"),
-            Tool("kwok", p["kwok"]["version"], ("kwok",), ("--version",), f"v{p['kwok']['version']}", "~3 min cold"),
+            Tool("kwok", p["kwok"]["version"], ("kwok",), ("--version",), f"v{p['kwok']['version']}", "~3 min cold",
+                 files=(KWOK_STAGES,)),
         ]
 
     def tool(self, name: str) -> Tool:
@@ -124,6 +131,9 @@ class Toolchain:
         for binary in tool.binaries:
             if not os.access(directory / "bin" / binary, os.X_OK):
                 return ToolState(tool, None, False, f"{binary} missing from {directory}")
+        for data in tool.files:
+            if not (directory / data).is_file():
+                return ToolState(tool, None, False, f"{data} missing from {directory}")
         if tool.version_args is not None:
             output = _version_output(directory / "bin" / tool.binaries[0], tool.version_args)
             if tool.expect not in output:
@@ -145,6 +155,12 @@ class Toolchain:
             names = ", ".join(f"{s.tool.name} {s.tool.version} ({s.detail})" for s in missing)
             raise ToolError(f"missing tools: {names}; run `shipyard tools install`")
         return list(dict.fromkeys(s.path for s in states if s.path is not None))
+
+    def data_file(self, tool_name: str, relative: str) -> Path:
+        state = self.state(self.tool(tool_name))
+        if not state.ok or state.path is None:
+            raise ToolError(f"{tool_name} is not installed: {state.detail}; run `shipyard tools install`")
+        return state.path.parent / relative
 
     def binary(self, name: str) -> Path:
         for tool in self.tools():
@@ -288,6 +304,13 @@ class Toolchain:
         run(["go", "get", "-tool", f"sigs.k8s.io/kwok/cmd/kwok@v{tool.version}"], work)
         run(["go", "build", "-trimpath", "-ldflags", f"-s -w -X sigs.k8s.io/kwok/pkg/consts.Version={tool.version}",
              "-o", str(out / "kwok"), "sigs.k8s.io/kwok/cmd/kwok"], work)
+        # kwok alone has no default stages (kwokctl compiles them in): ship the module's own fast
+        # node/pod lifecycle stages next to the binary, exactly as released with this version.
+        module_dir = Path(run(["go", "list", "-m", "-f", "{{.Dir}}", "sigs.k8s.io/kwok"], work, capture=True).strip())
+        stages = [module_dir / "kustomize" / "stage" / rel for rel in KWOK_STAGE_SOURCES]
+        target = out.parent / KWOK_STAGES
+        target.parent.mkdir(parents=True, exist_ok=True)
+        target.write_text("---\n".join(p.read_text() for p in stages))
 
 
 class _Runner:

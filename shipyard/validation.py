@@ -208,3 +208,34 @@ def parse_stack_file(path: Path, root: Path, catalog: Catalog | None,
     except ValidationError as exc:
         return None, problems + diagnostics_from(StackFile, doc, exc)
     return (None if problems else stack), problems
+
+
+_WORKER_ARGS: tuple[Path, Catalog | None, str | None] | None = None
+
+
+def _validate_chunk(paths: list[Path]) -> list[Diagnostic]:
+    assert _WORKER_ARGS is not None
+    root, catalog, minor = _WORKER_ARGS
+    out: list[Diagnostic] = []
+    for path in paths:
+        out.extend(parse_stack_file(path, root, catalog, minor)[1])
+    return out
+
+
+def validate_files(paths: list[Path], root: Path, catalog: Catalog | None, local_kubernetes_minor: str | None,
+                   jobs: int | None = None) -> list[Diagnostic]:
+    """Diagnostics for many stack files. Large sets are split across forked workers (one per core):
+    parsing is CPU-bound Python and a platform repository can hold thousands of stack files."""
+    global _WORKER_ARGS
+    import multiprocessing
+    import os
+
+    jobs = jobs or min(os.cpu_count() or 1, 8)
+    if jobs < 2 or len(paths) < 200 or "fork" not in multiprocessing.get_all_start_methods():
+        _WORKER_ARGS = (root, catalog, local_kubernetes_minor)
+        return _validate_chunk(paths)
+    _WORKER_ARGS = (root, catalog, local_kubernetes_minor)  # inherited by the forked workers
+    chunks = [paths[i::jobs] for i in range(jobs)]
+    with multiprocessing.get_context("fork").Pool(jobs) as pool:
+        results = pool.map(_validate_chunk, chunks)
+    return [d for chunk in results for d in chunk]

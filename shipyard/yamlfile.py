@@ -5,11 +5,11 @@ duplicate keys, expands alias bombs into gigabytes and recurses on deep nesting.
 Why not ruamel.yaml: its pure-Python parser is ~20x slower than libyaml, and
 `shipyard validate` has to check a thousand files in under a second.
 
-So we drive libyaml's C *event* parser ourselves and build the data with an
-explicit stack: no recursion (deep nesting is a clean error, not a crash), every
-alias is charged the full size of what it expands to (an alias bomb is rejected
-before anything is expanded), and every mapping key and sequence item records
-its 1-based line and column.
+So libyaml's C composer builds the node graph (aliases stay shared nodes, nothing
+is expanded), and we walk it with explicit stacks: the size an alias bomb *would*
+expand to is measured with memoised node weights and refused, nesting is bounded
+before the composer recurses, every duplicate key is reported, and every mapping
+key and sequence item records its 1-based line and column.
 """
 
 from __future__ import annotations
@@ -51,7 +51,7 @@ _ALLOWED_EXPLICIT_TAGS = frozenset(_SCALAR_BUILDERS) | {"!", "tag:yaml.org,2002:
 Loc = tuple[str | int, ...]
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class Mark:
     line: int
     col: int
@@ -83,158 +83,161 @@ class YamlError(Exception):
         super().__init__("; ".join(d.as_text() for d in diagnostics))
 
 
-def _mark(event_mark: Any) -> Mark:
-    return Mark(event_mark.line + 1, event_mark.column + 1)
-
-
-class _Container:
-    __slots__ = ("value", "loc", "start", "pending_key", "key_mark", "duplicate", "first_seen", "weight", "anchor",
-                 "depth")
-
-    def __init__(self, value: Any, loc: Loc, start: Mark, anchor: str | None, depth: int):
-        self.value = value
-        self.loc = loc
-        self.start = start
-        self.pending_key: str | None = None
-        self.key_mark: Mark | None = None
-        self.duplicate = False
-        self.first_seen: dict[str, Mark] = {}
-        self.weight = 1
-        self.anchor = anchor
-        self.depth = depth
+def _flow_depth(text: str) -> int:
+    """Deepest nesting of flow brackets, ignoring quoted strings and comments (a cheap, linear scan)."""
+    depth = deepest = 0
+    quote = ""
+    comment = False
+    for char in text:
+        if comment:
+            comment = char != "\n"
+        elif quote:
+            if char == quote:
+                quote = ""
+        elif char in "[{":
+            depth += 1
+            deepest = max(deepest, depth)
+        elif char in "]}":
+            depth = max(depth - 1, 0)
+        elif char in "'\"":
+            quote = char
+        elif char == "#":
+            comment = True
+    return deepest
 
 
 def load_text(text: str, display_path: str) -> YamlDocument:
     """Parse one YAML document. Raises `YamlError` with positions on any problem."""
-    if len(text.encode("utf-8", "surrogatepass")) > MAX_BYTES:
-        raise YamlError([Diagnostic(display_path, 1, 1, f"file is larger than {MAX_BYTES // 1024} KiB; "
-                                    "a stack file should be a few hundred lines — split it or remove the bulk")])
+
+    def fail(mark: Any, message: str, problems: list[Diagnostic] | None = None) -> YamlError:
+        line, col = (mark.line + 1, mark.column + 1) if mark is not None else (1, 1)
+        return YamlError((problems or []) + [Diagnostic(display_path, line, col, message)])
+
+    if len(text) > MAX_BYTES or len(text.encode("utf-8", "surrogatepass")) > MAX_BYTES:
+        raise fail(None, f"file is larger than {MAX_BYTES // 1024} KiB; a stack file should be a few hundred "
+                         "lines — split it or remove the bulk")
+    # libyaml parses without recursion but its composer recurses per level: bound flow nesting first
+    # (block nesting is bounded by the size limit, since each level costs a line of indentation).
+    if text.count("[") + text.count("{") > MAX_DEPTH and _flow_depth(text) > MAX_DEPTH:
+        raise fail(None, f"nesting deeper than {MAX_DEPTH} levels; flatten this structure")
+    loader = _Parser(text)
+    try:
+        root = loader.get_single_node()
+    except yaml.composer.ComposerError as exc:
+        if "expected a single document" in str(exc):
+            raise fail(exc.problem_mark, "more than one YAML document ('---'); a stack file holds exactly one") \
+                from None
+        raise fail(exc.problem_mark or exc.context_mark, f"YAML error: {exc.problem}") from None
+    except yaml.MarkedYAMLError as exc:
+        context = f" ({exc.context})" if exc.context else ""
+        raise fail(exc.problem_mark or exc.context_mark,
+                   f"YAML syntax error: {exc.problem or 'invalid YAML'}{context}") from None
+    except yaml.YAMLError as exc:
+        raise fail(None, f"YAML error: {exc}") from None
+    finally:
+        loader.dispose()
+    if root is None or (isinstance(root, yaml.ScalarNode) and root.tag.endswith(":null")):
+        raise fail(None, "file is empty; a stack file starts with 'team:', 'environment:', 'owners:' and "
+                         "'cluster:' (see README, stack file reference)")
+    _check_size(root, fail)
+    return _construct(root, display_path, fail)
+
+
+def _check_size(root: yaml.Node, fail: Any) -> None:
+    """Refuse what would expand past MAX_NODES or nest past MAX_DEPTH, without expanding anything.
+
+    Aliases share node objects, so sizes are memoised per node: an alias bomb costs a few hundred
+    steps to measure, not billions to expand."""
+    weight: dict[int, int] = {}
+    stack: list[tuple[yaml.Node, int, bool]] = [(root, 1, False)]
+    while stack:
+        node, depth, expanded = stack.pop()
+        if id(node) in weight:
+            continue
+        if isinstance(node, yaml.ScalarNode):
+            weight[id(node)] = 1
+            continue
+        if depth > MAX_DEPTH:
+            raise fail(node.start_mark, f"nesting deeper than {MAX_DEPTH} levels; flatten this structure")
+        children = [c for pair in node.value for c in pair] if isinstance(node, yaml.MappingNode) else node.value
+        if expanded:
+            weight[id(node)] = 1 + sum(weight[id(c)] for c in children)
+            continue
+        stack.append((node, depth, True))
+        stack.extend((c, depth + 1, False) for c in children if id(c) not in weight)
+    if weight[id(root)] > MAX_NODES:
+        node = root  # point at the deepest node that alone expands past the limit
+        while not isinstance(node, yaml.ScalarNode):
+            children = [c for pair in node.value for c in pair] if isinstance(node, yaml.MappingNode) else node.value
+            big = [c for c in children if weight[id(c)] > MAX_NODES]
+            if not big:
+                break
+            node = big[0]
+        raise fail(node.start_mark, f"aliases expand to more than {MAX_NODES} values (an 'alias bomb'); write "
+                                    "the values out instead of nesting aliases")
+
+
+def _construct(root: yaml.Node, display_path: str, fail: Any) -> YamlDocument:
+    """Build plain data from the node graph, recording positions and every duplicate key."""
     doc = YamlDocument(display_path, None)
     problems: list[Diagnostic] = []
-    anchors: dict[str, tuple[Any, int]] = {}
-    stack: list[_Container] = []
-    total = 0
-    documents = 0
-    root_set = False
+    built: dict[int, Any] = {}  # aliased nodes are built once and shared, like PyYAML does
+    positions = doc.positions
+    positions[()] = Mark(root.start_mark.line + 1, root.start_mark.column + 1)
 
-    def fail(mark: Mark, message: str) -> YamlError:
-        return YamlError(problems + [Diagnostic(display_path, mark.line, mark.col, message)])
+    def scalar(node: yaml.ScalarNode) -> Any:
+        tag = node.tag
+        if tag not in _SCALAR_BUILDERS:
+            raise fail(node.start_mark, f"YAML tag '{tag}' is not allowed in a stack file; remove it", problems)
+        return _SCALAR_BUILDERS[tag](node)
 
-    def attach(value: Any, weight: int, mark: Mark, anchor: str | None) -> None:
-        nonlocal root_set
-        if anchor is not None:
-            anchors[anchor] = (value, weight)
-        if not stack:
-            doc.data = value
-            doc.positions[()] = mark
-            root_set = True
-            return
-        parent = stack[-1]
-        parent.weight += weight
-        if isinstance(parent.value, list):
-            loc = parent.loc + (len(parent.value),)
-            doc.positions[loc] = mark
-            parent.value.append(value)
-            return
-        if parent.pending_key is None:  # this value is a key
-            if not isinstance(value, str):
-                raise fail(mark, "mapping keys must be plain strings, not nested mappings or lists")
-            first = parent.first_seen.get(value)
-            parent.duplicate = first is not None
-            if first is not None:
-                problems.append(Diagnostic(display_path, mark.line, mark.col,
-                                           f"duplicate key '{value}' (first defined on line {first.line}); "
-                                           "keep one of them"))
-            else:
-                parent.first_seen[value] = mark
-            parent.pending_key = value
-            parent.key_mark = mark
-            return
-        if not parent.duplicate:  # the first occurrence wins; the duplicate is already reported
-            doc.positions[parent.loc + (parent.pending_key,)] = parent.key_mark  # type: ignore[assignment]
-            parent.value[parent.pending_key] = value
-        parent.pending_key = None
+    def container(node: yaml.Node) -> Any:
+        if node.tag not in _ALLOWED_EXPLICIT_TAGS:
+            raise fail(node.start_mark, f"YAML tag '{node.tag}' is not allowed in a stack file; remove it", problems)
+        return {} if isinstance(node, yaml.MappingNode) else []
 
-    def child_loc() -> Loc:
-        if not stack:
-            return ()
-        parent = stack[-1]
-        if isinstance(parent.value, list):
-            return parent.loc + (len(parent.value),)
-        return parent.loc + ((parent.pending_key,) if parent.pending_key is not None else ("<key>",))
-
-    try:
-        for event in yaml.parse(text, Loader=_Parser):
-            kind = type(event)
-            if kind is yaml.ScalarEvent:
-                mark = _mark(event.start_mark)
-                is_key = bool(stack) and isinstance(stack[-1].value, dict) and stack[-1].pending_key is None
-                tag = event.tag
-                if tag is not None and tag not in _ALLOWED_EXPLICIT_TAGS:
-                    raise fail(mark, f"YAML tag '{tag}' is not allowed in a stack file; remove it")
-                if is_key:
-                    value: Any = event.value  # keys are always strings: `on:` or `yes:` must not become True
-                elif tag == "!" or event.style in ("'", '"', "|", ">") and tag is None:
-                    value = event.value
-                else:
-                    if tag is None:
-                        tag = _RESOLVER.resolve(yaml.ScalarNode, event.value, event.implicit)
-                    node = yaml.ScalarNode(tag, event.value)
-                    value = _SCALAR_BUILDERS[tag](node)
-                total += 1
-                attach(value, 1, mark, event.anchor)
-            elif kind is yaml.MappingStartEvent or kind is yaml.SequenceStartEvent:
-                mark = _mark(event.start_mark)
-                if event.tag is not None and event.tag not in _ALLOWED_EXPLICIT_TAGS:
-                    raise fail(mark, f"YAML tag '{event.tag}' is not allowed in a stack file; remove it")
-                depth = len(stack) + 1
-                if depth > MAX_DEPTH:
-                    raise fail(mark, f"nesting deeper than {MAX_DEPTH} levels; flatten this structure")
-                if stack and isinstance(stack[-1].value, dict) and stack[-1].pending_key is None:
-                    raise fail(mark, "mapping keys must be plain strings, not nested mappings or lists")
-                container = _Container({} if kind is yaml.MappingStartEvent else [], child_loc(), mark,
-                                       event.anchor, depth)
-                stack.append(container)
-                total += 1
-            elif kind is yaml.MappingEndEvent or kind is yaml.SequenceEndEvent:
-                done = stack.pop()
-                if done.anchor is not None:
-                    anchors[done.anchor] = (done.value, done.weight)
-                attach(done.value, done.weight, done.start, None)
-            elif kind is yaml.AliasEvent:
-                mark = _mark(event.start_mark)
-                if event.anchor not in anchors:
-                    raise fail(mark, f"alias '*{event.anchor}' refers to an anchor that is not defined before it")
-                value, weight = anchors[event.anchor]
-                total += weight
-                if total > MAX_NODES:
-                    raise fail(mark, f"aliases expand to more than {MAX_NODES} values (an 'alias bomb'); "
-                                     "write the values out instead of nesting aliases")
-                attach(value, weight, mark, None)
-            elif kind is yaml.DocumentStartEvent:
-                documents += 1
-                if documents > 1:
-                    raise fail(_mark(event.start_mark),
-                               "more than one YAML document ('---'); a stack file holds exactly one")
-            if total > MAX_NODES:
-                raise fail(_mark(event.start_mark), f"more than {MAX_NODES} values; a stack file should be small")
-    except yaml.MarkedYAMLError as exc:
-        where = exc.problem_mark or exc.context_mark
-        mark = _mark(where) if where is not None else Mark(1, 1)
-        problem = exc.problem or "invalid YAML"
-        context = f" ({exc.context})" if exc.context else ""
-        raise fail(mark, f"YAML syntax error: {problem}{context}") from None
-    except yaml.YAMLError as exc:
-        raise fail(Mark(1, 1), f"YAML error: {exc}") from None
-    except RecursionError:  # pragma: no cover - the explicit stack makes this unreachable
-        raise fail(Mark(1, 1), "nesting too deep") from None
-
+    if isinstance(root, yaml.ScalarNode):
+        doc.data = scalar(root)
+        return doc
+    doc.data = built[id(root)] = container(root)
+    pending: list[tuple[yaml.Node, Loc]] = [(root, ())]
+    while pending:
+        node, loc = pending.pop()
+        target = built[id(node)]
+        if isinstance(node, yaml.MappingNode):
+            first_seen: dict[str, int] = {}
+            for key_node, value_node in node.value:
+                if not isinstance(key_node, yaml.ScalarNode):
+                    raise fail(key_node.start_mark, "mapping keys must be plain strings, not nested mappings or "
+                                                    "lists", problems)
+                key = key_node.value  # always a string: `on:` or `yes:` must not become True
+                mark = key_node.start_mark
+                if key in first_seen:
+                    problems.append(Diagnostic(display_path, mark.line + 1, mark.column + 1,
+                                               f"duplicate key '{key}' (first defined on line {first_seen[key]}); "
+                                               "keep one of them"))
+                    continue
+                first_seen[key] = mark.line + 1
+                child_loc = loc + (key,)
+                positions[child_loc] = Mark(mark.line + 1, mark.column + 1)
+                target[key] = _child(value_node, child_loc, built, pending, scalar, container)
+        else:
+            for index, item in enumerate(node.value):
+                child_loc = loc + (index,)
+                positions[child_loc] = Mark(item.start_mark.line + 1, item.start_mark.column + 1)
+                target.append(_child(item, child_loc, built, pending, scalar, container))
     if problems:
         raise YamlError(problems)
-    if not root_set or doc.data is None:
-        raise YamlError([Diagnostic(display_path, 1, 1, "file is empty; a stack file starts with 'team:', "
-                                    "'environment:', 'owners:' and 'cluster:' (see README, stack file reference)")])
     return doc
+
+
+def _child(node: yaml.Node, loc: Loc, built: dict[int, Any], pending: list, scalar: Any, container: Any) -> Any:
+    if isinstance(node, yaml.ScalarNode):
+        return scalar(node)
+    if id(node) not in built:
+        built[id(node)] = container(node)
+        pending.append((node, loc))
+    return built[id(node)]
 
 
 def load_file(path: Path, display_path: str) -> YamlDocument:

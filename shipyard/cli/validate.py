@@ -20,20 +20,16 @@ def command(obj, paths: tuple[Path, ...], fmt: str) -> int:
 
     Exit 0 when everything is valid, 1 otherwise.
     """
-    from shipyard.validation import load_catalog, parse_stack_file
+    from shipyard.validation import load_catalog, validate_files
 
     repo = obj.repo
     loaded = load_catalog(repo.root)
     diagnostics: list[Diagnostic] = list(loaded.diagnostics)
     files = [p if p.is_absolute() else Path.cwd() / p for p in paths] or repo.stack_files()
-    checked = 0
-    for path in files:
-        if not path.is_file():
-            diagnostics.append(Diagnostic(relpath(path, repo.root), 1, 1, "no such file"))
-            continue
-        _, problems = parse_stack_file(path, repo.root, loaded.catalog, repo.local_kubernetes_minor)
-        diagnostics.extend(problems)
-        checked += 1
+    existing = [p for p in files if p.is_file()]
+    diagnostics += [Diagnostic(relpath(p, repo.root), 1, 1, "no such file") for p in files if not p.is_file()]
+    diagnostics += validate_files(existing, repo.root, loaded.catalog, repo.local_kubernetes_minor)
+    checked = len(existing)
     diagnostics.sort()
     if fmt == "json":
         click.echo(json.dumps([d.as_json() for d in diagnostics], indent=2))

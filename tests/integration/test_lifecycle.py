@@ -84,6 +84,8 @@ def test_out_of_band_change_is_found_by_refresh(engine: Engine, kubectl):
     changed = {c.name: c for c in outcome.changes}
     assert QUOTA in changed, outcome.changes
     assert changed[QUOTA].op == "update"
+    assert "spec.hard.pods" in changed[QUOTA].properties or "spec" in changed[QUOTA].properties, changed[QUOTA]
+    assert len(outcome.changes) == 1, outcome.changes
 
 
 def test_failed_up_leaves_state_the_next_up_repairs(engine: Engine, cluster, itest_repo: Path, kubectl):

@@ -79,3 +79,20 @@ def test_every_sample_stack_validates():
         stack, diagnostics = parse_stack_file(ref.path, repo.root, catalog.catalog, repo.local_kubernetes_minor)
         assert diagnostics == [], ref.name
         assert stack.stack_name == ref.name
+
+
+def test_parallel_validation_reports_the_same_as_serial(platform_repo: Path):
+    from shipyard.validation import validate_files
+
+    base = (platform_repo / "stacks/ledger/prod.yaml").read_text()
+    paths = []
+    for i in range(240):
+        path = platform_repo / "stacks" / f"ledger{i}" / "prod.yaml"
+        path.parent.mkdir()
+        text = base.replace("team: ledger", f"team: ledger{i}").replace("ledger-api", f"ledger{i}-api")
+        path.write_text(text if i % 7 else text.replace("minSize: 2", "minSize: 5"))
+        paths.append(path)
+    catalog = load_catalog(platform_repo).catalog
+    serial = validate_files(paths, platform_repo, catalog, None, jobs=1)
+    parallel = validate_files(paths, platform_repo, catalog, None, jobs=2)
+    assert len(serial) == 35 and sorted(serial) == sorted(parallel)
