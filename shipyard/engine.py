@@ -115,10 +115,12 @@ class Engine:
             return Outcome(name, "preview", events.changes(), _summary(result.change_summary))
 
     def up(self, name: str, on_output: Log | None = None) -> Outcome:
+        """Apply Git's desired state. Refreshes first, so out-of-band changes and the leftovers of a failed
+        run are reconciled instead of being trusted from stale state."""
         with self._stack(name) as stack:
             events = _EventCollector()
             result = self._call(name, lambda: stack.up(on_output=on_output or self._out, on_event=events,
-                                                       color="never"))
+                                                       color="never", refresh=True))
             return Outcome(name, "up", events.changes(), _summary(result.summary.resource_changes))
 
     def refresh_preview(self, name: str, on_output: Log | None = None) -> Outcome:

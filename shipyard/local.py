@@ -150,11 +150,11 @@ class LocalCluster:
             log(f"==> purging {self.home}")
             shutil.rmtree(self.home)
 
-    def stop_component(self, name: str) -> None:
-        """Stop one component (tests use it to simulate an outage)."""
+    def stop_component(self, name: str, kill: bool = False) -> None:
+        """Stop one component; `kill` makes it an abrupt outage (tests use it), not a graceful drain."""
         pid = self._pid(name)
         if pid is not None and self._is_ours(name, pid):
-            _terminate(pid)
+            _terminate(pid, grace=0 if kill else 10)
         (self.run_dir / f"{name}.pid").unlink(missing_ok=True)
 
     def status(self) -> list[ComponentStatus]:
@@ -373,7 +373,7 @@ class LocalCluster:
 
 def _terminate(pid: int, grace: float = 10) -> None:
     try:
-        os.kill(pid, signal.SIGTERM)
+        os.kill(pid, signal.SIGTERM if grace > 0 else signal.SIGKILL)
     except ProcessLookupError:
         return
     deadline = time.monotonic() + grace
@@ -403,6 +403,8 @@ def _free_port() -> int:
 
 def _port_free(port: int) -> bool:
     with socket.socket() as sock:
+        # As the servers themselves do: a port whose old connections linger in TIME_WAIT is reusable.
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
         try:
             sock.bind((HOST, port))
             return True

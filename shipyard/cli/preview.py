@@ -31,7 +31,8 @@ def command(obj, stacks: tuple[str, ...], offline: bool, json_out: str | None, d
         click.echo(f"==> preview {name}", err=True)
         outcome = engine.preview(name)
         outcomes.append(outcome)
-        print_outcome(outcome)
+        if json_out != "-":  # stdout carries only the JSON then
+            print_outcome(outcome)
     if json_out:
         _write_json(json_out, {"stacks": [{"stack": o.stack, "summary": o.summary,
                                            "changes": [c.as_json() for c in o.changes]} for o in outcomes]})

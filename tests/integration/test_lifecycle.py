@@ -95,13 +95,12 @@ def test_failed_up_leaves_state_the_next_up_repairs(engine: Engine, cluster, ite
     def stop_api_midway(line: str) -> None:
         if not stopped.is_set() and ("Updating" in line or QUOTA in line):
             stopped.set()
-            cluster.stop_component("kube-apiserver")
+            cluster.stop_component("kube-apiserver", kill=True)
 
     with pytest.raises(EngineError):
         engine.up(STACK, on_output=stop_api_midway)
     assert stopped.is_set()
     cluster.up(log=lambda line: None)
-    engine.refresh(STACK)
     engine.up(STACK)
     assert _get(kubectl, "-n", "itest-web", "resourcequota", "team-quota")["spec"]["hard"]["pods"] == "25"
     assert engine.up(STACK).changes == []
@@ -118,3 +117,31 @@ def test_destroy_removes_everything(engine: Engine, kubectl):
 def test_missing_plugin_fails_fast_naming_it(engine: Engine):
     with pytest.raises(EngineError, match="aws"):
         engine.preview("ledger-dev")
+
+
+def test_cli_up_preview_destroy_exit_codes(itest_repo: Path, cluster):
+    import os
+    import subprocess
+    import sys
+
+    exe = str(Path(sys.executable).with_name("shipyard"))
+    env = {"PATH": os.environ["PATH"], "HOME": os.environ.get("HOME", "/root"),
+           "SHIPYARD_HOME": os.environ["SHIPYARD_HOME"]}
+
+    def run(*args: str) -> subprocess.CompletedProcess:
+        return subprocess.run([exe, "--repo", str(itest_repo), *args], env=env, capture_output=True, text=True,
+                              timeout=300)
+
+    up = run("up", STACK)
+    assert up.returncode == 0, up.stderr[-2000:]
+    assert "resource(s) changed" in up.stdout
+    assert run("preview", STACK, "--detailed-exitcode").returncode == 0
+    _set_pods(itest_repo, 21)
+    try:
+        changed = run("preview", STACK, "--detailed-exitcode", "--json", "-")
+        assert changed.returncode == 2
+    finally:
+        _set_pods(itest_repo, 20)
+    refused = run("destroy", STACK)
+    assert refused.returncode == 1 and "--yes" in refused.stderr
+    assert run("destroy", STACK, "--yes").returncode == 0
