@@ -10,7 +10,7 @@ import pytest
 
 REPO = Path(__file__).resolve().parent.parent
 # What a platform repository is made of (copied into temp dirs for tests that change files).
-REPO_PARTS = ("Pulumi.yaml", "__main__.py", "components", "addons", "stacks", "tools.toml")
+REPO_PARTS = ("Pulumi.yaml", "__main__.py", "components", "addons", "stacks", "tools.toml", "shipyard", "pyproject.toml")
 
 
 @pytest.fixture(autouse=True)

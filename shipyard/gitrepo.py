@@ -1,0 +1,83 @@
+"""The one module that talks to git (through GitPython); raises only `ShipyardError`s."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+from shipyard.errors import ShipyardError
+
+
+class GitError(ShipyardError):
+    """A git operation failed (unknown ref, not a repository...)."""
+
+
+@dataclass(frozen=True)
+class FileChange:
+    """One path changed between two commits. `status`: A added, M modified, D deleted (renames are split
+    into a deletion of the old path and an addition of the new one)."""
+
+    status: str
+    path: str
+
+
+class GitRepo:
+    def __init__(self, root: Path):
+        import git
+
+        try:
+            self._repo = git.Repo(root, search_parent_directories=True)
+        except (git.InvalidGitRepositoryError, git.NoSuchPathError):
+            raise GitError(f"{root} is not inside a git repository") from None
+        self.top = Path(self._repo.working_tree_dir or root).resolve()
+        self.prefix = Path(root).resolve().relative_to(self.top).as_posix()
+        if self.prefix == ".":
+            self.prefix = ""
+
+    def resolve(self, ref: str) -> str:
+        import git
+
+        try:
+            return self._repo.git.rev_parse("--verify", "--quiet", f"{ref}^{{commit}}")
+        except git.GitCommandError:
+            raise GitError(f"unknown git ref '{ref}'; fetch it first (CI: actions/checkout with fetch-depth: 0)") \
+                from None
+
+    def changed_files(self, base: str, head: str = "HEAD") -> list[FileChange]:
+        """Paths (relative to the platform repository) changed on `head` since it forked from `base`."""
+        import git
+
+        base_sha, head_sha = self.resolve(base), self.resolve(head)
+        try:
+            merge_base = self._repo.git.merge_base(base_sha, head_sha)
+        except git.GitCommandError:
+            merge_base = base_sha  # unrelated histories: compare the trees directly
+        # -z: NUL-separated, so unusual file names need no unquoting; no rename detection: a moved stack
+        # file *is* a decommission of the old stack plus a new one.
+        out = self._repo.git.diff("--name-status", "-z", "--no-renames", merge_base, head_sha, "--",
+                                  self.prefix or ".")
+        fields = out.split("\0")
+        changes = []
+        for status, path in zip(fields[0::2], fields[1::2]):
+            if not status:
+                continue
+            rel = path[len(self.prefix) + 1:] if self.prefix else path
+            changes.append(FileChange(status[0] if status[0] in "ADM" else "M", rel))
+        return changes
+
+    def show(self, ref: str, path: str) -> str | None:
+        """A file's content at `ref`, or None when it does not exist there."""
+        import git
+
+        full = f"{self.prefix}/{path}" if self.prefix else path
+        try:
+            return self._repo.git.show(f"{self.resolve(ref)}:{full}")
+        except git.GitCommandError:
+            return None
+
+    def list_files(self, ref: str, under: str) -> list[str]:
+        """Files under `under` at `ref`, relative to the platform repository."""
+        full = f"{self.prefix}/{under}" if self.prefix else under
+        out = self._repo.git.ls_tree("-r", "--name-only", "-z", self.resolve(ref), "--", full)
+        cut = len(self.prefix) + 1 if self.prefix else 0
+        return [p[cut:] for p in out.split("\0") if p]

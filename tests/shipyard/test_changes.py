@@ -1,0 +1,136 @@
+"""`shipyard changed` on real temporary git repositories."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+from pathlib import Path
+
+import pytest
+
+from shipyard.changes import changed_stacks
+from shipyard.cli import main
+from shipyard.gitrepo import GitRepo
+
+ALL = ["ledger-dev", "ledger-prod", "payments-staging", "sandbox-dev"]
+
+
+def git(root: Path, *args: str) -> str:
+    return subprocess.run(["git", *args], cwd=root, check=True, capture_output=True, text=True,
+                          env={"GIT_AUTHOR_NAME": "t", "GIT_AUTHOR_EMAIL": "t@t", "GIT_COMMITTER_NAME": "t",
+                               "GIT_COMMITTER_EMAIL": "t@t", "PATH": "/usr/bin:/bin", "HOME": str(root)}).stdout
+
+
+@pytest.fixture
+def repo(platform_repo: Path) -> Path:
+    git(platform_repo, "init", "-q", "-b", "main")
+    git(platform_repo, "add", "-A")
+    git(platform_repo, "commit", "-q", "-m", "base")
+    git(platform_repo, "checkout", "-q", "-b", "change")
+    return platform_repo
+
+
+def commit(root: Path, message: str = "change") -> None:
+    git(root, "add", "-A")
+    git(root, "commit", "-q", "-m", message)
+
+
+def affected(root: Path) -> tuple[list[str], list[str]]:
+    result = changed_stacks(GitRepo(root), "main", "HEAD")
+    return [a.stack for a in result.affected], [d.stack for d in result.decommissioned]
+
+
+def edit(path: Path, old: str, new: str) -> None:
+    text = path.read_text()
+    assert old in text
+    path.write_text(text.replace(old, new))
+
+
+def test_edited_stack_file_affects_only_that_stack(repo: Path):
+    edit(repo / "stacks/ledger/dev.yaml", "pods: 30", "pods: 40")
+    commit(repo)
+    assert affected(repo) == (["ledger-dev"], [])
+
+
+def test_added_stack_file_is_affected(repo: Path):
+    (repo / "stacks/newteam").mkdir()
+    (repo / "stacks/newteam/dev.yaml").write_text((repo / "stacks/sandbox/dev.yaml").read_text())
+    commit(repo)
+    result = changed_stacks(GitRepo(repo), "main")
+    assert [(a.stack, a.reasons) for a in result.affected] == [("newteam-dev", ["stack file added"])]
+
+
+def test_deleted_stack_file_is_a_decommission_candidate_only(repo: Path):
+    (repo / "stacks/ledger/dev.yaml").unlink()
+    commit(repo)
+    assert affected(repo) == ([], ["ledger-dev"])
+
+
+def test_catalog_entry_change_affects_only_stacks_that_get_the_addon(repo: Path):
+    edit(repo / "addons/catalog.yaml", "version: 8.3.5", "version: 8.3.6")  # argo-cd: only the gitops bundle
+    commit(repo)
+    result = changed_stacks(GitRepo(repo), "main")
+    assert [(a.stack, a.reasons) for a in result.affected] == [
+        ("payments-staging", ["add-on 'argo-cd' changed in the catalog"])]
+
+
+def test_bundle_change_affects_stacks_using_the_bundle(repo: Path):
+    edit(repo / "addons/catalog.yaml", "addons: [ingress-nginx, cert-manager, metrics-server]",
+         "addons: [ingress-nginx, cert-manager, metrics-server, external-dns]")
+    commit(repo)
+    stacks, _ = affected(repo)
+    assert stacks == ["ledger-dev", "ledger-prod", "payments-staging"]
+
+
+def test_mirror_chart_change_affects_stacks_that_get_that_chart(repo: Path):
+    edit(repo / "addons/charts/metrics-server/values.yaml", "replicaCount: 1", "replicaCount: 2")
+    commit(repo)
+    # payments-staging disables metrics-server; sandbox-dev enables it; ledger gets it from baseline
+    assert affected(repo) == (["ledger-dev", "ledger-prod", "sandbox-dev"], [])
+
+
+@pytest.mark.parametrize("path", ["components/tenancy.py", "__main__.py", "shipyard/models.py"])
+def test_program_change_affects_every_stack(repo: Path, path: str):
+    with (repo / path).open("a") as handle:
+        handle.write("\n# touched\n")
+    commit(repo)
+    assert affected(repo) == (ALL, [])
+
+
+def test_unrelated_change_affects_nothing(repo: Path):
+    (repo / "NOTES.md").write_text("hello\n")
+    commit(repo)
+    assert affected(repo) == ([], [])
+
+
+def test_changes_on_the_base_branch_since_the_fork_are_ignored(repo: Path):
+    edit(repo / "stacks/ledger/dev.yaml", "pods: 30", "pods: 40")
+    commit(repo)
+    git(repo, "checkout", "-q", "main")
+    edit(repo / "stacks/sandbox/dev.yaml", "pods: 20", "pods: 25")
+    commit(repo, "moved on")
+    git(repo, "checkout", "-q", "change")
+    assert affected(repo) == (["ledger-dev"], [])
+
+
+def test_cli_formats(repo: Path, capsys):
+    edit(repo / "stacks/ledger/dev.yaml", "pods: 30", "pods: 40")
+    (repo / "stacks/sandbox/dev.yaml").unlink()
+    commit(repo)
+    args = ["--repo", str(repo), "changed", "--base", "main"]
+    assert main(args) == 0
+    out = capsys.readouterr().out
+    assert "ledger-dev" in out and "DECOMMISSION CANDIDATE" in out and "sandbox-dev" in out
+    assert main(args + ["--format", "json"]) == 0
+    data = json.loads(capsys.readouterr().out)
+    assert [s["stack"] for s in data["stacks"]] == ["ledger-dev"]
+    assert [s["stack"] for s in data["decommissioned"]] == ["sandbox-dev"]
+    assert main(args + ["--format", "matrix"]) == 0
+    assert json.loads(capsys.readouterr().out) == {
+        "include": [{"stack": "ledger-dev", "file": "stacks/ledger/dev.yaml", "environment": "dev"}]}
+    assert main(args + ["--detailed-exitcode"]) == 2
+
+
+def test_unknown_ref_is_a_clear_error(repo: Path, capsys):
+    assert main(["--repo", str(repo), "changed", "--base", "no-such-branch"]) == 1
+    assert "unknown git ref 'no-such-branch'" in capsys.readouterr().err
