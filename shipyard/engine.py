@@ -46,10 +46,15 @@ class ResourceChange:
     name: str
     op: str
     properties: tuple[str, ...] = ()
+    source: str | None = None
+    """For drift checks: `live` (the running state moved) or `git` (Git says something never applied)."""
 
     def as_json(self) -> dict[str, Any]:
-        return {"urn": self.urn, "type": self.type, "name": self.name, "op": self.op,
-                "properties": list(self.properties)}
+        out = {"urn": self.urn, "type": self.type, "name": self.name, "op": self.op,
+               "properties": list(self.properties)}
+        if self.source:
+            out["source"] = self.source
+        return out
 
 
 @dataclass
@@ -93,6 +98,9 @@ class Engine:
             # Nothing can be downloaded here: a missing plugin must fail at once, naming the plugin.
             "PULUMI_DISABLE_AUTOMATIC_PLUGIN_ACQUISITION": "true",
             "PULUMI_DIY_BACKEND_NO_LEGACY_WARNING": "true",
+            # Git is the source of truth: when someone took over a field Shipyard sets (kubectl scale,
+            # edit, patch), the next apply takes it back instead of failing on a field-manager conflict.
+            "PULUMI_K8S_ENABLE_PATCH_FORCE": "true",
         }
         return env
 
@@ -101,9 +109,17 @@ class Engine:
             return os.environ["PULUMI_CONFIG_PASSPHRASE"]
         path = self.home / "passphrase"
         if not path.is_file():
-            fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+            # Written under a temporary name and renamed: a concurrent reader never sees half a passphrase.
+            temp = self.home / f".passphrase.{os.getpid()}"
+            fd = os.open(temp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
             with os.fdopen(fd, "w") as handle:
                 handle.write(secrets.token_urlsafe(32))
+            try:
+                os.link(temp, path)  # fails if another process won the race: keep theirs
+            except FileExistsError:
+                pass
+            finally:
+                temp.unlink()
         return path.read_text().strip()
 
     # -- operations -------------------------------------------------------------------------------
@@ -244,14 +260,39 @@ class _EventCollector:
             return
         meta = step.metadata
         op = meta.op.value if hasattr(meta.op, "value") else str(meta.op)
-        if op in ("same", "read", "refresh"):
+        if self._refresh:
+            op, props = _live_drift(meta, op)
+            if op is None:
+                return
+        elif op in ("same", "read", "refresh"):
             return
-        props = sorted(meta.detailed_diff) if meta.detailed_diff else sorted(meta.diffs or ())
+        else:
+            props = sorted(meta.detailed_diff) if meta.detailed_diff else sorted(meta.diffs or ())
         self._steps[meta.urn] = ResourceChange(urn=meta.urn, type=meta.type, name=meta.urn.rsplit("::", 1)[-1],
                                                op=op, properties=tuple(props))
 
     def changes(self) -> list[ResourceChange]:
         return list(self._steps.values())
+
+
+def _live_drift(meta: Any, op: str) -> tuple[str | None, list[str]]:
+    """(op, property paths) for a refreshed resource, or (None, []) when it still matches.
+
+    Kubernetes objects are judged by `shipyard.drift` (every field Shipyard set, nothing the cluster adds);
+    other resources by the engine's own refresh diff."""
+    from shipyard.drift import live_differences
+
+    old = meta.old.outputs if meta.old is not None else None
+    if meta.new is None or op == "delete":
+        return ("delete", []) if old is not None else (None, [])
+    desired = old.get("__inputs") if isinstance(old, dict) else None
+    if isinstance(desired, dict):
+        props = live_differences(desired, meta.new.outputs or {})
+        return ("update", props) if props else (None, [])
+    if op in ("same", "read", "refresh"):
+        return None, []
+    props = sorted(meta.detailed_diff) if meta.detailed_diff else sorted(meta.diffs or ())
+    return op, props
 
 
 def _summary(summary: Any) -> dict[str, int]:

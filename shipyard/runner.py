@@ -1,0 +1,126 @@
+"""Run one engine operation over many stacks, several at a time, and grade what each would change.
+
+A stack's Pulumi program runs inside the process that drives it (inline program), and the Pulumi
+runtime is process-global, so parallel stacks run in separate worker processes (spawned, not
+forked: the parent may hold gRPC threads). Each worker prefixes its engine output with the stack.
+"""
+
+from __future__ import annotations
+
+import multiprocessing
+import sys
+import time
+from collections.abc import Callable
+from concurrent.futures import ProcessPoolExecutor, as_completed
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from shipyard.engine import Engine, Outcome, ResourceChange
+from shipyard.errors import ConcurrentUpdateError, InvalidInputError, ShipyardError
+
+RISKY_OPS = {"replace", "create-replacement", "delete-replaced", "delete", "discard"}
+# Replacing or deleting these loses a cluster, its capacity, its network or a team's namespace.
+HIGH_RISK_TYPES = {
+    "shipyard:cluster:Cluster", "aws:eks/cluster:Cluster", "aws:eks/nodeGroup:NodeGroup",
+    "aws:ec2/vpc:Vpc", "aws:ec2/subnet:Subnet", "aws:ec2/natGateway:NatGateway",
+    "aws:ec2/internetGateway:InternetGateway", "aws:ec2/routeTable:RouteTable",
+    "kubernetes:core/v1:Namespace", "pulumi:providers:kubernetes",
+}
+ADDON_TYPE = "kubernetes:helm.sh/v4:Chart"
+
+
+def risk_of(changes: list[ResourceChange]) -> str:
+    """`high`: replacing/deleting a cluster, node group, network or namespace; `medium`: an add-on's chart
+    version (or chart) changes; `low`: anything else; `none`: no change."""
+    if not changes:
+        return "none"
+    if any(c.op in RISKY_OPS and c.type in HIGH_RISK_TYPES for c in changes):
+        return "high"
+    if any(c.type == ADDON_TYPE and c.op != "create" and {"version", "chart"} & set(c.properties)
+           for c in changes):
+        return "medium"
+    return "low"
+
+
+@dataclass
+class StackReport:
+    stack: str
+    operation: str
+    changes: list[ResourceChange] = field(default_factory=list)
+    summary: dict[str, int] = field(default_factory=dict)
+    error: str | None = None
+    seconds: float = 0.0
+    extra: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def risk(self) -> str:
+        return risk_of(self.changes)
+
+    def counts(self) -> dict[str, int]:
+        out = {"create": 0, "update": 0, "replace": 0, "delete": 0}
+        for change in self.changes:
+            key = "replace" if change.op in ("replace", "create-replacement", "delete-replaced") else change.op
+            if key in out:
+                out[key] += 1
+        return out
+
+    def as_json(self) -> dict[str, Any]:
+        return {"stack": self.stack, "operation": self.operation, "risk": self.risk, "counts": self.counts(),
+                "summary": self.summary, "error": self.error, "seconds": round(self.seconds, 2),
+                "changes": [c.as_json() for c in self.changes], **self.extra}
+
+
+Log = Callable[[str], None]
+
+
+def _run_one(root: str, operation: str, stack: str, wait: bool, prefix: bool) -> StackReport:
+    """One stack, one operation; never raises (errors are part of the report)."""
+    def log(line: str) -> None:
+        print(f"[{stack}] {line}" if prefix else line, file=sys.stderr, flush=True)
+
+    engine = Engine(Path(root), log=log)
+    started = time.monotonic()
+    delay = 2.0
+    while True:
+        try:
+            outcome: Outcome = getattr(engine, operation)(stack)
+            return StackReport(stack, operation, outcome.changes, outcome.summary,
+                               seconds=time.monotonic() - started)
+        except ConcurrentUpdateError as exc:
+            if not wait or time.monotonic() - started > 15 * 60:
+                return StackReport(stack, operation, error=str(exc), seconds=time.monotonic() - started)
+            log(f"another update of {stack} is running; retrying in {delay:.0f} s")
+            time.sleep(delay)
+            delay = min(delay * 2, 60)
+        except InvalidInputError as exc:
+            return StackReport(stack, operation, error="invalid stack file:\n" + "\n".join(
+                d.as_text() for d in exc.diagnostics), seconds=time.monotonic() - started)
+        except ShipyardError as exc:
+            return StackReport(stack, operation, error=str(exc), seconds=time.monotonic() - started)
+
+
+def run_stacks(root: Path, operation: str, stacks: list[str], parallel: int = 1, wait: bool = False,
+               log: Log | None = None) -> list[StackReport]:
+    """`operation` (preview, up, refresh_preview...) on each stack; reports in the order given."""
+    log = log or (lambda line: print(line, file=sys.stderr, flush=True))
+    if not stacks:
+        return []
+    Engine(root).env()  # creates the passphrase and state dirs once, before workers race for them
+    if parallel <= 1 or len(stacks) == 1:
+        reports = []
+        for stack in stacks:
+            log(f"==> {operation.replace('_', ' ')} {stack}")
+            reports.append(_run_one(str(root), operation, stack, wait, prefix=False))
+        return reports
+    log(f"==> {operation.replace('_', ' ')} of {len(stacks)} stacks, {parallel} at a time")
+    by_stack: dict[str, StackReport] = {}
+    with ProcessPoolExecutor(max_workers=min(parallel, len(stacks)),
+                             mp_context=multiprocessing.get_context("spawn")) as pool:
+        futures = {pool.submit(_run_one, str(root), operation, stack, wait, True): stack for stack in stacks}
+        for future in as_completed(futures):
+            report = future.result()
+            by_stack[report.stack] = report
+            state = "failed" if report.error else f"{len(report.changes)} change(s)"
+            log(f"==> {report.stack}: {state} ({report.seconds:.1f} s)")
+    return [by_stack[s] for s in stacks]
