@@ -13,9 +13,11 @@ passphrase is generated on first use and kept (mode 0600) at `$SHIPYARD_HOME/pas
 from __future__ import annotations
 
 import contextlib
+import json
 import os
 import runpy
 import secrets
+import subprocess
 import sys
 import threading
 from collections.abc import Callable, Iterator
@@ -132,7 +134,10 @@ class Engine:
 
     def up(self, name: str, on_output: Log | None = None) -> Outcome:
         """Apply Git's desired state. Refreshes first, so out-of-band changes and the leftovers of a failed
-        run are reconciled instead of being trusted from stale state."""
+        run are reconciled instead of being trusted from stale state; Kubernetes objects changed in ways
+        the engine's own diff cannot see are re-applied first (`repair_drift`)."""
+        self._validate(name)
+        self.repair_drift(name, on_output)
         with self._stack(name) as stack:
             events = _EventCollector()
             result = self._call(name, lambda: stack.up(on_output=on_output or self._out, on_event=events,
@@ -146,6 +151,45 @@ class Engine:
             result = self._call(name, lambda: stack.preview_refresh(on_output=on_output or self._out,
                                                                     on_event=events, color="never"))
             return Outcome(name, "refresh", events.changes(), _summary(result.change_summary))
+
+    def repair_drift(self, name: str, on_output: Log | None = None) -> list[ResourceChange]:
+        """Re-apply (server-side, forced, as the same field manager) what Shipyard last set on every
+        Kubernetes object that drifted live.
+
+        Why not leave it to `pulumi up --refresh`: the Kubernetes provider compares live lists only up
+        to the length it set, so an item *added* out of band (an extra RoleBinding subject, an extra
+        policy type) is invisible to its diff and would never be removed.
+        """
+        events = _EventCollector(refresh=True)
+        with self._stack(name, validate=False) as stack:
+            self._call(name, lambda: stack.preview_refresh(on_output=lambda line: None, on_event=events,
+                                                           color="never"))
+            objects = [events.recorded[c.urn] for c in events.changes() if c.op == "update" and c.urn in events.recorded]
+            if not objects:
+                return []
+            kubeconfig = self._call(name, stack.outputs).get("kubeconfig")
+        if kubeconfig is None or not isinstance(kubeconfig.value, str):
+            return []
+        (on_output or self._out)(f"re-applying {len(objects)} Kubernetes object(s) changed out of band")
+        kubectl = self.toolchain.binary("kubectl")
+        scratch = self.home / "tmp"
+        scratch.mkdir(parents=True, exist_ok=True)
+        config = scratch / f"kubeconfig-{os.getpid()}"
+        fd = os.open(config, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+        with os.fdopen(fd, "w") as handle:
+            handle.write(kubeconfig.value)
+        try:
+            for manager, desired in objects:
+                result = subprocess.run(
+                    [str(kubectl), f"--kubeconfig={config}", "apply", "--server-side", "--force-conflicts",
+                     f"--field-manager={manager}", "-f", "-"],
+                    input=json.dumps(desired), capture_output=True, text=True, timeout=120)
+                if result.returncode != 0:
+                    raise EngineError(f"stack '{name}': re-applying a drifted object failed: "
+                                      f"{result.stderr.strip()[:500]}")
+        finally:
+            config.unlink(missing_ok=True)
+        return [c for c in events.changes() if c.urn in events.recorded]
 
     def refresh(self, name: str, on_output: Log | None = None) -> Outcome:
         with self._stack(name) as stack:
@@ -253,6 +297,8 @@ class _EventCollector:
     def __init__(self, refresh: bool = False) -> None:
         self._refresh = refresh
         self._steps: dict[str, ResourceChange] = {}
+        self.recorded: dict[str, tuple[str, dict[str, Any]]] = {}
+        """Drifted Kubernetes objects: urn -> (field manager, inputs Shipyard last applied)."""
 
     def __call__(self, event: Any) -> None:
         step = getattr(event, "res_outputs_event" if self._refresh else "resource_pre_event", None)
@@ -264,6 +310,12 @@ class _EventCollector:
             op, props = _live_drift(meta, op)
             if op is None:
                 return
+            old = meta.old.outputs if meta.old is not None else None
+            # Objects with secret inputs are left to the engine: events mask secrets, and re-applying a
+            # mask would overwrite the real value.
+            if (op == "update" and isinstance(old, dict) and isinstance(old.get("__inputs"), dict)
+                    and "[secret]" not in json.dumps(old["__inputs"])):
+                self.recorded[meta.urn] = (str(old.get("__fieldManager") or "pulumi-kubernetes"), old["__inputs"])
         elif op in ("same", "read", "refresh"):
             return
         else:
