@@ -87,7 +87,10 @@ class Engine:
     def env(self) -> dict[str, str]:
         """Variables for every Pulumi CLI call. Nothing needs to be set by hand."""
         self.home.mkdir(parents=True, exist_ok=True)
-        bin_dirs = [str(p) for p in self.toolchain.bin_dirs()]
+        self.toolchain.bin_dirs()  # one clear error naming every missing tool
+        pulumi_home = os.environ.get("PULUMI_HOME") or str(self.home / "pulumi-home")
+        self._install_provider(Path(pulumi_home))
+        bin_dirs = [str(self.toolchain.binary("pulumi").parent)]
         state = self.home / "state"
         state.mkdir(parents=True, exist_ok=True)
         (self.root / STACK_CONFIG_DIR).mkdir(parents=True, exist_ok=True)
@@ -95,7 +98,7 @@ class Engine:
             "PATH": os.pathsep.join(bin_dirs + [os.environ.get("PATH", "")]),
             "PULUMI_BACKEND_URL": os.environ.get("PULUMI_BACKEND_URL") or state.as_uri(),
             "PULUMI_CONFIG_PASSPHRASE": self._passphrase(),
-            "PULUMI_HOME": os.environ.get("PULUMI_HOME") or str(self.home / "pulumi-home"),
+            "PULUMI_HOME": pulumi_home,
             "PULUMI_SKIP_UPDATE_CHECK": "true",
             # Nothing can be downloaded here: a missing plugin must fail at once, naming the plugin.
             "PULUMI_DISABLE_AUTOMATIC_PLUGIN_ACQUISITION": "true",
@@ -105,6 +108,24 @@ class Engine:
             "PULUMI_K8S_ENABLE_PATCH_FORCE": "true",
         }
         return env
+
+    def _install_provider(self, pulumi_home: Path) -> None:
+        """Put the built Kubernetes provider in the plugin cache at its exact version, as
+        `pulumi plugin install --file` would: found without any download, and version-checked."""
+        version = self.toolchain.kubernetes_provider_version
+        target = pulumi_home / "plugins" / f"resource-kubernetes-v{version}"
+        binary = target / "pulumi-resource-kubernetes"
+        source = self.toolchain.binary("pulumi-resource-kubernetes")
+        if binary.is_file() and binary.stat().st_size == source.stat().st_size:
+            return
+        staging = target.with_name(target.name + f".partial-{os.getpid()}")
+        staging.mkdir(parents=True, exist_ok=True)
+        import shutil
+
+        shutil.copy2(source, staging / binary.name)
+        shutil.rmtree(target, ignore_errors=True)
+        os.replace(staging, target)
+        target.with_name(target.name + ".lock").touch()
 
     def _passphrase(self) -> str:
         if os.environ.get("PULUMI_CONFIG_PASSPHRASE"):
@@ -359,6 +380,12 @@ def _explain(stack: str, message: str) -> str:
         hint = ("\nhint: a provider plugin is missing and plugins are never downloaded here; "
                 "`shipyard tools install` builds the Kubernetes provider. The AWS provider cannot be built on "
                 "this machine, so eks stacks only preview offline (`shipyard preview --offline`).")
-    # Keep the engine's own words but not the Automation API's command-line dump.
-    lines = [line for line in message.splitlines() if not line.startswith((" code:", "code:", "cmd:", " cmd:"))]
+    # Keep the engine's own words (its Diagnostics section when there is one), not the Automation API's
+    # command-line dump or the progress lines before it.
+    lines = [line for line in message.splitlines() if not line.strip().startswith(("code:", "cmd:"))]
+    if any(line.startswith("Diagnostics:") for line in lines):
+        start = next(i for i, line in enumerate(lines) if line.startswith("Diagnostics:"))
+        end = next((i for i, line in enumerate(lines) if i > start and line.startswith(("Resources:", "Outputs:"))),
+                   len(lines))
+        lines = lines[start + 1:end]
     return f"stack '{stack}': the Pulumi engine failed:\n" + "\n".join(lines).strip() + hint

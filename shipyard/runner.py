@@ -7,6 +7,7 @@ forked: the parent may hold gRPC threads). Each worker prefixes its engine outpu
 
 from __future__ import annotations
 
+import dataclasses
 import multiprocessing
 import sys
 import time
@@ -84,6 +85,8 @@ def _run_one(root: str, operation: str, stack: str, wait: bool, prefix: bool) ->
     delay = 2.0
     while True:
         try:
+            if operation == "drift":
+                return _drift(engine, stack, started)
             outcome: Outcome = getattr(engine, operation)(stack)
             return StackReport(stack, operation, outcome.changes, outcome.summary,
                                seconds=time.monotonic() - started)
@@ -95,9 +98,24 @@ def _run_one(root: str, operation: str, stack: str, wait: bool, prefix: bool) ->
             delay = min(delay * 2, 60)
         except InvalidInputError as exc:
             return StackReport(stack, operation, error="invalid stack file:\n" + "\n".join(
-                d.as_text() for d in exc.diagnostics), seconds=time.monotonic() - started)
+                d.as_text() for d in exc.diagnostics), seconds=time.monotonic() - started, extra=_errored(operation))
         except ShipyardError as exc:
-            return StackReport(stack, operation, error=str(exc), seconds=time.monotonic() - started)
+            return StackReport(stack, operation, error=str(exc), seconds=time.monotonic() - started,
+                               extra=_errored(operation))
+
+
+def _errored(operation: str) -> dict[str, Any]:
+    return {"status": "error"} if operation == "drift" else {}
+
+
+def _drift(engine: Engine, stack: str, started: float) -> StackReport:
+    """Two findings: live drift (a refresh preview: the running state moved since the last deployment)
+    and pending changes (a preview: Git says something that was never applied)."""
+    live = [dataclasses.replace(c, source="live") for c in engine.refresh_preview(stack).changes]
+    pending = [dataclasses.replace(c, source="git") for c in engine.preview(stack).changes]
+    changes = live + pending
+    return StackReport(stack, "drift", changes, seconds=time.monotonic() - started,
+                       extra={"status": "drift" if changes else "clean"})
 
 
 def run_stacks(root: Path, operation: str, stacks: list[str], parallel: int = 1, wait: bool = False,

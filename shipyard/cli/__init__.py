@@ -57,9 +57,9 @@ def cli(ctx: click.Context, repo_path: Path | None) -> None:
 
 
 def _register() -> None:
-    from shipyard.cli import changed, engine_cmds, local, preview, schema, stacks, tools, validate
+    from shipyard.cli import changed, drift, engine_cmds, local, preview, schema, stacks, tools, validate
 
-    for module in (validate, schema, stacks, preview, tools, local, changed):
+    for module in (validate, schema, stacks, preview, tools, local, changed, drift):
         cli.add_command(module.command)
     cli.add_command(engine_cmds.up)
     cli.add_command(engine_cmds.destroy)

@@ -2,10 +2,9 @@
 
 from __future__ import annotations
 
-import json
-
 import click
 
+from shipyard.cli.selection import select_stacks, selection_options
 from shipyard.errors import ShipyardError
 
 
@@ -24,30 +23,59 @@ def print_outcome(outcome, as_json: bool = False) -> None:
 
 
 @click.command("up")
-@click.argument("stacks", nargs=-1, required=True)
+@click.argument("stacks", nargs=-1)
+@selection_options
+@click.option("--parallel", type=click.IntRange(1, 32), default=1, show_default=True,
+              help="Stacks applied at the same time (each in its own worker process).")
+@click.option("--wait", is_flag=True, help="When someone else is updating a stack, retry with backoff "
+                                           "(up to 15 minutes) instead of failing.")
 @click.option("--json", "json_file", type=click.Path(dir_okay=False), help="Write what changed as JSON here.")
 @click.pass_obj
-def up(obj, stacks: tuple[str, ...], json_file: str | None) -> int:
-    """Apply STACK(s) with the real engine; creates the Pulumi stack on first use.
+def up(obj, stacks: tuple[str, ...], all_stacks: bool, changed_since: str | None, parallel: int, wait: bool,
+       json_file: str | None) -> int:
+    """Apply stacks with the real engine; creates each Pulumi stack on first use.
 
-    Invalid stack files are refused before anything runs. Exit 0 on success, 1 on failure.
+    Every selected stack file is validated first: if any is invalid, nothing is applied. A stack
+    whose file was deleted is never destroyed here (that takes `shipyard destroy STACK --yes`).
+    Exit 0 on success, 1 when anything failed.
     """
-    from shipyard.engine import Engine
+    from shipyard.errors import InvalidInputError
+    from shipyard.report import dumps, preview_json
+    from shipyard.runner import run_stacks
+    from shipyard.validation import load_catalog, parse_stack_file
 
-    engine = Engine(obj.repo.root)
-    for name in stacks:  # refuse all before applying any
-        engine._validate(name)
-    outcomes = []
-    for name in stacks:
-        click.echo(f"==> up {name}", err=True)
-        outcome = engine.up(name)
-        outcomes.append(outcome)
-        print_outcome(outcome)
+    names, decommissioned = select_stacks(obj, stacks, all_stacks, changed_since)
+    repo = obj.repo
+    loaded = load_catalog(repo.root)
+    problems = list(loaded.diagnostics)
+    for name in names:
+        problems += parse_stack_file(repo.stack(name).path, repo.root, loaded.catalog,
+                                     repo.local_kubernetes_minor)[1]
+    if problems:
+        raise InvalidInputError(problems)  # refuse them all: a half-applied merge is worse than none
+    for name in decommissioned:
+        click.echo(f"{name}: stack file deleted — NOT destroyed (decommissioning takes "
+                   f"`shipyard destroy {name} --yes`)", err=True)
+    if not names:
+        click.echo("no stacks to apply", err=True)
+        return 0
+    reports = run_stacks(repo.root, "up", names, parallel=parallel, wait=wait)
+    for report in reports:
+        if report.error:
+            click.echo(f"{report.stack}: FAILED\n{report.error}")
+        elif not report.changes:
+            click.echo(f"{report.stack}: no changes")
+        else:
+            click.echo(f"{report.stack}: {len(report.changes)} resource(s) changed")
+            for change in report.changes:
+                props = f"  [{', '.join(change.properties)}]" if change.properties else ""
+                click.echo(f"  {change.op:<8} {change.type}  {change.name}{props}")
     if json_file:
-        with open(json_file, "w") as handle:
-            json.dump({"stacks": [{"stack": o.stack, "changes": [c.as_json() for c in o.changes]}
-                                  for o in outcomes]}, handle, indent=2)
-    return 0
+        data = preview_json(reports)
+        data["decommissioned"] = decommissioned
+        with open(json_file, "w", encoding="utf-8") as handle:
+            handle.write(dumps(data))
+    return 1 if any(r.error for r in reports) else 0
 
 
 @click.command("destroy")

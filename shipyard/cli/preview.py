@@ -6,56 +6,83 @@ import json
 
 import click
 
+from shipyard.cli.selection import select_stacks, selection_options
+
 
 @click.command("preview")
 @click.argument("stacks", nargs=-1)
+@selection_options
 @click.option("--offline", is_flag=True, help="Evaluate the program under Pulumi mocks: no engine, cloud or "
                                               "credentials (the path untrusted pull requests get).")
+@click.option("--parallel", type=click.IntRange(1, 32), default=1, show_default=True,
+              help="Stacks previewed at the same time (each in its own worker process).")
 @click.option("--json", "json_out", is_flag=False, flag_value="-", default=None, metavar="[FILE]",
               help="Machine-readable JSON, to FILE or (bare --json) to stdout.")
+@click.option("--markdown", "markdown_out", type=click.Path(dir_okay=False), help="Write the PR comment here.")
 @click.option("--detailed-exitcode", is_flag=True, help="Exit 2 when any stack would change.")
 @click.pass_obj
-def command(obj, stacks: tuple[str, ...], offline: bool, json_out: str | None, detailed_exitcode: bool) -> int:
-    """Preview what STACK(s) would change: with the real engine, or --offline under mocks."""
-    stacks, json_out = _bare_json_flag(obj, stacks, json_out)
-    for name in stacks:
-        obj.repo.stack(name)  # a clear error for an unknown stack before anything runs
+def command(obj, stacks: tuple[str, ...], all_stacks: bool, changed_since: str | None, offline: bool, parallel: int,
+            json_out: str | None, markdown_out: str | None, detailed_exitcode: bool) -> int:
+    """Preview what stacks would change, with the real engine (or --offline under mocks).
+
+    Reports every resource to create, update, replace or delete with the property paths that change,
+    and a risk level per stack: high (a cluster, node group, network or namespace replaced or deleted),
+    medium (an add-on's chart version changes), low (anything else).
+    Exit 0 ok, 1 when a preview failed, 2 with --detailed-exitcode when anything would change.
+    """
+    stacks, json_out = _bare_json_flag(obj, stacks, json_out, all_stacks or changed_since is not None)
+    names, decommissioned = select_stacks(obj, stacks, all_stacks, changed_since)
     if offline:
-        return _offline(obj, stacks, json_out)
-    from shipyard.cli.engine_cmds import print_outcome
-    from shipyard.engine import Engine
+        return _offline(obj, tuple(names), json_out)
+    from shipyard.report import dumps, preview_json, preview_markdown
+    from shipyard.runner import run_stacks
 
-    engine = Engine(obj.repo.root)
-    outcomes = []
-    for name in stacks:
-        click.echo(f"==> preview {name}", err=True)
-        outcome = engine.preview(name)
-        outcomes.append(outcome)
-        if json_out != "-":  # stdout carries only the JSON then
-            print_outcome(outcome)
+    reports = run_stacks(obj.repo.root, "preview", names, parallel=parallel)
+    data = preview_json(reports)
+    data["decommissioned"] = decommissioned
     if json_out:
-        _write_json(json_out, {"stacks": [{"stack": o.stack, "summary": o.summary,
-                                           "changes": [c.as_json() for c in o.changes]} for o in outcomes]})
-    return 2 if detailed_exitcode and any(o.changed for o in outcomes) else 0
+        _write(json_out, dumps(data))
+    if markdown_out:
+        _write(markdown_out, preview_markdown(reports, json_name=json_out if json_out not in (None, "-")
+                                              else "preview.json"))
+    if json_out != "-":
+        for report in reports:
+            _print_report(report)
+        for name in decommissioned:
+            click.echo(f"{name}: stack file deleted — NOT destroyed; that takes `shipyard destroy {name} --yes`")
+    if any(r.error for r in reports):
+        return 1
+    return 2 if detailed_exitcode and (any(r.changes for r in reports) or decommissioned) else 0
 
 
-def _bare_json_flag(obj, stacks: tuple[str, ...], json_out: str | None) -> tuple[tuple[str, ...], str | None]:
-    """`--json STACK` (flag before the stack name) means JSON on stdout, not a file named like a stack."""
-    if json_out not in (None, "-") and "/" not in json_out and not json_out.endswith(".json"):
-        if json_out in {ref.name for ref in obj.repo.stacks()}:
-            return (json_out, *stacks), "-"
-    if not stacks:
-        raise click.UsageError("missing argument STACK")
-    return stacks, json_out
+def _print_report(report) -> None:
+    if report.error:
+        click.echo(f"{report.stack}: FAILED\n{report.error}")
+        return
+    if not report.changes:
+        click.echo(f"{report.stack}: no changes")
+        return
+    click.echo(f"{report.stack}: {len(report.changes)} resource(s) would change (risk: {report.risk})")
+    for change in report.changes:
+        props = f"  [{', '.join(change.properties)}]" if change.properties else ""
+        click.echo(f"  {change.op:<8} {change.type}  {change.name}{props}")
 
 
-def _write_json(target: str, data: object) -> None:
-    text = json.dumps(data, indent=2) + "\n"
+def _write(target: str, text: str) -> None:
     if target == "-":
         click.echo(text, nl=False)
     else:
-        with open(target, "w") as handle:
+        with open(target, "w", encoding="utf-8") as handle:
             handle.write(text)
+
+
+def _bare_json_flag(obj, stacks: tuple[str, ...], json_out: str | None, selected: bool
+                    ) -> tuple[tuple[str, ...], str | None]:
+    """`--json STACK` (flag before the stack name) means JSON on stdout, not a file named like a stack."""
+    if json_out not in (None, "-") and "/" not in json_out and not json_out.endswith(".json") and not selected:
+        if json_out in {ref.name for ref in obj.repo.stacks()}:
+            return (json_out, *stacks), "-"
+    return stacks, json_out
 
 
 def _offline(obj, stacks: tuple[str, ...], json_out: str | None) -> int:
@@ -63,8 +90,8 @@ def _offline(obj, stacks: tuple[str, ...], json_out: str | None) -> int:
 
     results = {name: run_offline(obj.repo.root, name) for name in stacks}
     if json_out:
-        _write_json(json_out, {"stacks": [{"stack": name, "resources": [r.as_json() for r in planned]}
-                                          for name, planned in results.items()]})
+        _write(json_out, json.dumps({"stacks": [{"stack": name, "resources": [r.as_json() for r in planned]}
+                                                for name, planned in results.items()]}, indent=2) + "\n")
         if json_out == "-":
             return 0
     for name, planned in results.items():

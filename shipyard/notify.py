@@ -1,0 +1,190 @@
+"""Drift alerts: a Slack-compatible webhook message, and one GitHub issue per drifted stack.
+
+Configuration comes from the environment (what GitHub Actions provides, plus one secret):
+
+- `SHIPYARD_WEBHOOK_URL`: a Slack-compatible incoming webhook (optional).
+- `GITHUB_TOKEN`, `GITHUB_REPOSITORY` (`owner/repo`), `GITHUB_API_URL` (default https://api.github.com):
+  the issue tracker (optional; all three or none).
+
+Issues: opened (labelled `shipyard-drift`, assigned to the stack's owners that are users, teams
+mentioned) when a stack drifts; edited, with a comment, only when the drift *changes* (a fingerprint
+of the findings is kept in the issue body, so a stable drift is not re-announced every 6 hours);
+closed with a comment when the stack is clean again. Stacks whose check failed are left alone.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import time
+from collections.abc import Callable
+from typing import Any
+
+from shipyard.errors import ShipyardError
+from shipyard.repo import Repo
+from shipyard.runner import StackReport
+
+LABEL = "shipyard-drift"
+Log = Callable[[str], None]
+
+
+class NotifyError(ShipyardError):
+    """An alert could not be delivered."""
+
+
+def _marker(stack: str) -> str:
+    return f"<!-- shipyard-drift:{stack} -->"
+
+
+def fingerprint(report: StackReport) -> str:
+    items = sorted(json.dumps(c.as_json(), sort_keys=True) for c in report.changes)
+    return hashlib.sha256("\n".join(items).encode()).hexdigest()[:16]
+
+
+def _owners(repo: Repo, stack: str) -> list[str]:
+    from shipyard.validation import parse_stack_file
+
+    try:
+        model, _ = parse_stack_file(repo.stack(stack).path, repo.root, None)
+    except ShipyardError:
+        return []
+    return list(model.owners) if model else []
+
+
+def _issue_body(report: StackReport, owners: list[str]) -> str:
+    lines = [_marker(report.stack), f"<!-- shipyard-drift-fingerprint:{fingerprint(report)} -->",
+             f"Shipyard found drift on stack `{report.stack}` ({time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())}).",
+             "", "| source | op | resource | properties |", "|---|---|---|---|"]
+    for change in report.changes:
+        props = ", ".join(f"`{p}`" for p in change.properties) or "—"
+        lines.append(f"| {change.source} | {change.op} | `{change.type}` `{change.name}` | {props} |")
+    lines += ["", "**live**: the running state no longer matches the last deployment — someone changed it "
+              "out of band; `shipyard up` (on merge, or re-run the deploy workflow) puts Git's state back.",
+              "**git**: Git says something that was never applied — merge/deploy it, or revert the file.", ""]
+    if owners:
+        lines.append("Owners: " + " ".join(owners))
+    return "\n".join(lines) + "\n"
+
+
+class GitHub:
+    def __init__(self, api: str, repository: str, token: str):
+        import httpx
+
+        self.repository = repository
+        self.client = httpx.Client(base_url=api.rstrip("/"), timeout=20, headers={
+            "Authorization": f"Bearer {token}", "Accept": "application/vnd.github+json",
+            "X-GitHub-Api-Version": "2022-11-28", "User-Agent": "shipyard"})
+
+    def _call(self, method: str, path: str, **kwargs: Any) -> Any:
+        import httpx
+
+        for attempt in range(3):
+            try:
+                response = self.client.request(method, f"/repos/{self.repository}{path}", **kwargs)
+            except httpx.HTTPError as exc:
+                if attempt == 2:
+                    raise NotifyError(f"GitHub API {method} {path} failed: {exc}") from None
+                time.sleep(2 ** attempt)
+                continue
+            if response.status_code >= 500 and attempt < 2:
+                time.sleep(2 ** attempt)
+                continue
+            if response.status_code >= 400:
+                raise NotifyError(f"GitHub API {method} {path} answered {response.status_code}: "
+                                  f"{response.text[:300]}")
+            return response.json() if response.content else None
+        raise NotifyError(f"GitHub API {method} {path} kept failing")
+
+    def open_drift_issues(self) -> dict[str, dict[str, Any]]:
+        """Open drift issues by stack, across every page."""
+        found: dict[str, dict[str, Any]] = {}
+        page = 1
+        while True:
+            issues = self._call("GET", "/issues", params={"state": "open", "labels": LABEL, "per_page": 100,
+                                                          "page": page})
+            for issue in issues:
+                body = issue.get("body") or ""
+                if "pull_request" in issue or "<!-- shipyard-drift:" not in body:
+                    continue
+                stack = body.split("<!-- shipyard-drift:", 1)[1].split(" -->", 1)[0]
+                found.setdefault(stack, issue)
+            if len(issues) < 100:
+                return found
+            page += 1
+
+    def create(self, title: str, body: str, assignees: list[str]) -> dict[str, Any]:
+        return self._call("POST", "/issues", json={"title": title, "body": body, "labels": [LABEL],
+                                                   "assignees": assignees})
+
+    def edit(self, number: int, **fields: Any) -> dict[str, Any]:
+        return self._call("PATCH", f"/issues/{number}", json=fields)
+
+    def comment(self, number: int, body: str) -> None:
+        self._call("POST", f"/issues/{number}/comments", json={"body": body})
+
+
+def notify_drift(repo: Repo, reports: list[StackReport], log: Log = print,
+                 env: dict[str, str] | None = None) -> dict[str, Any]:
+    """Deliver alerts for a drift run; returns what was done (for the log and the tests)."""
+    env = dict(os.environ if env is None else env)
+    done: dict[str, Any] = {"webhook": False, "issues": {}}
+    github_env = [env.get(k) for k in ("GITHUB_TOKEN", "GITHUB_REPOSITORY")]
+    if any(github_env) and not all(github_env):
+        raise NotifyError("set both GITHUB_TOKEN and GITHUB_REPOSITORY (owner/repo) to keep drift issues")
+    issue_urls: dict[str, str] = {}
+    if all(github_env):
+        github = GitHub(env.get("GITHUB_API_URL") or "https://api.github.com", env["GITHUB_REPOSITORY"],
+                        env["GITHUB_TOKEN"])
+        existing = github.open_drift_issues()
+        for report in reports:
+            status = report.extra.get("status")
+            issue = existing.get(report.stack)
+            if status == "drift":
+                owners = _owners(repo, report.stack)
+                body = _issue_body(report, owners)
+                users = [o[1:] for o in owners if "/" not in o]
+                if issue is None:
+                    issue = github.create(f"Drift detected: {report.stack}", body, users)
+                    done["issues"][report.stack] = "opened"
+                elif f"shipyard-drift-fingerprint:{fingerprint(report)}" not in (issue.get("body") or ""):
+                    github.edit(issue["number"], body=body)
+                    github.comment(issue["number"], "The drift on this stack changed; the description is updated.")
+                    done["issues"][report.stack] = "updated"
+                else:
+                    done["issues"][report.stack] = "unchanged"
+                issue_urls[report.stack] = issue.get("html_url", "")
+            elif status == "clean" and issue is not None:
+                github.comment(issue["number"], f"Drift on `{report.stack}` has cleared: the stack matches Git "
+                                                "and the running state again. Closing.")
+                github.edit(issue["number"], state="closed", state_reason="completed")
+                done["issues"][report.stack] = "closed"
+        for stack, action in done["issues"].items():
+            log(f"drift issue for {stack}: {action}")
+    webhook = env.get("SHIPYARD_WEBHOOK_URL")
+    drifted = [r for r in reports if r.extra.get("status") == "drift"]
+    failed = [r for r in reports if r.error]
+    if webhook and (drifted or failed or any(a == "closed" for a in done["issues"].values())):
+        import httpx
+
+        lines = [f"*Shipyard drift check*: {len(drifted)} drifted, {len(failed)} failed, "
+                 f"{len(reports) - len(drifted) - len(failed)} clean"]
+        for report in drifted:
+            live = sum(1 for c in report.changes if c.source == "live")
+            git = sum(1 for c in report.changes if c.source == "git")
+            link = f" <{issue_urls[report.stack]}|issue>" if issue_urls.get(report.stack) else ""
+            lines.append(f"• `{report.stack}`: {live} live drift, {git} pending from Git{link}")
+        for report in failed:
+            lines.append(f"• `{report.stack}`: check failed")
+        for stack, action in done["issues"].items():
+            if action == "closed":
+                lines.append(f"• `{stack}`: drift cleared")
+        try:
+            response = httpx.post(webhook, json={"text": "\n".join(lines)}, timeout=20)
+        except httpx.HTTPError as exc:
+            raise NotifyError(f"webhook delivery failed: {exc}") from None
+        if response.status_code >= 400:
+            raise NotifyError(f"webhook answered {response.status_code}: {response.text[:200]}")
+        done["webhook"] = True
+        log("drift summary sent to the webhook")
+    return done
