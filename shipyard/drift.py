@@ -50,28 +50,62 @@ def _same_scalar(desired: Any, live: Any) -> bool:
     return a is not None and a == b
 
 
-def live_differences(desired: Any, live: Any, path: str = "") -> list[str]:
-    """Property paths (as Pulumi prints them: `spec.hard.pods`, `subjects[1]`) where `live` no longer has
-    what `desired` set."""
+Path = tuple[str | int, ...]
+
+
+def format_path(path: Path) -> str:
+    """`('spec', 'ports', 0, 'port')` -> `spec.ports[0].port`, as Pulumi prints property paths."""
+    text = ""
+    for part in path:
+        text += f"[{part}]" if isinstance(part, int) else (f".{part}" if text else part)
+    return text
+
+
+def live_differences(desired: Any, live: Any) -> list[str]:
+    """Property paths (`spec.hard.pods`, `subjects`) where `live` no longer has what `desired` set."""
+    return [format_path(p) for p in drifted_paths(desired, live)]
+
+
+def drifted_paths(desired: Any, live: Any, path: Path = ()) -> list[Path]:
     if isinstance(desired, dict):
         if not isinstance(live, dict):
-            return [path or "(object)"]
-        out: list[str] = []
+            return [path]
+        out: list[Path] = []
         for key, value in desired.items():
             if not path and key in _IGNORED_TOP:
                 continue
-            child = f"{path}.{key}" if path else key
             if key not in live:
                 if value not in (None, {}, []):
-                    out.append(child)
+                    out.append(path + (key,))
                 continue
-            out.extend(live_differences(value, live[key], child))
+            out.extend(drifted_paths(value, live[key], path + (key,)))
         return out
     if isinstance(desired, list):
         if not isinstance(live, list) or len(live) != len(desired):
             return [path]
         out = []
         for index, (want, have) in enumerate(zip(desired, live)):
-            out.extend(live_differences(want, have, f"{path}[{index}]"))
+            out.extend(drifted_paths(want, have, path + (index,)))
         return out
     return [] if _same_scalar(desired, live) else [path]
+
+
+def repair_patch(desired: dict[str, Any], paths: list[Path]) -> dict[str, Any]:
+    """A JSON merge patch (RFC 7386) putting back what Shipyard set at `paths`: maps merge (other keys
+    stay), lists are replaced whole (items added out of band go)."""
+    patch: dict[str, Any] = {}
+    for path in paths:
+        keys: list[str] = []
+        for part in path:
+            if isinstance(part, int):
+                break
+            keys.append(part)
+        value: Any = desired
+        for key in keys:
+            value = value[key]
+        target = patch
+        for key in keys[:-1]:
+            target = target.setdefault(key, {})
+        if keys:
+            target[keys[-1]] = value
+    return patch

@@ -174,8 +174,8 @@ class Engine:
             return Outcome(name, "refresh", events.changes(), _summary(result.change_summary))
 
     def repair_drift(self, name: str, on_output: Log | None = None) -> list[ResourceChange]:
-        """Re-apply (server-side, forced, as the same field manager) what Shipyard last set on every
-        Kubernetes object that drifted live.
+        """Put back what Shipyard last set on every Kubernetes object that drifted live (a merge patch of
+        exactly the drifted fields, as the same field manager).
 
         Why not leave it to `pulumi up --refresh`: the Kubernetes provider compares live lists only up
         to the length it set, so an item *added* out of band (an extra RoleBinding subject, an extra
@@ -200,11 +200,16 @@ class Engine:
         with os.fdopen(fd, "w") as handle:
             handle.write(kubeconfig.value)
         try:
-            for manager, desired in objects:
+            for manager, desired, patch in objects:
+                # A merge patch, not a server-side apply: SSA cannot remove list items another field
+                # manager added (a keyed port, a subject); a merge patch replaces the lists Shipyard set.
+                identity = {k: desired[k] for k in ("apiVersion", "kind")}
+                identity["metadata"] = {k: v for k, v in desired.get("metadata", {}).items()
+                                        if k in ("name", "namespace")}
                 result = subprocess.run(
-                    [str(kubectl), f"--kubeconfig={config}", "apply", "--server-side", "--force-conflicts",
-                     f"--field-manager={manager}", "-f", "-"],
-                    input=json.dumps(desired), capture_output=True, text=True, timeout=120)
+                    [str(kubectl), f"--kubeconfig={config}", "patch", "-f", "-", "--type=merge",
+                     f"--field-manager={manager}", "-p", json.dumps(patch)],
+                    input=json.dumps(identity), capture_output=True, text=True, timeout=120)
                 if result.returncode != 0:
                     raise EngineError(f"stack '{name}': re-applying a drifted object failed: "
                                       f"{result.stderr.strip()[:500]}")
@@ -318,8 +323,8 @@ class _EventCollector:
     def __init__(self, refresh: bool = False) -> None:
         self._refresh = refresh
         self._steps: dict[str, ResourceChange] = {}
-        self.recorded: dict[str, tuple[str, dict[str, Any]]] = {}
-        """Drifted Kubernetes objects: urn -> (field manager, inputs Shipyard last applied)."""
+        self.recorded: dict[str, tuple[str, dict[str, Any], dict[str, Any]]] = {}
+        """Drifted Kubernetes objects: urn -> (field manager, inputs Shipyard last applied, repair patch)."""
 
     def __call__(self, event: Any) -> None:
         step = getattr(event, "res_outputs_event" if self._refresh else "resource_pre_event", None)
@@ -336,7 +341,11 @@ class _EventCollector:
             # mask would overwrite the real value.
             if (op == "update" and isinstance(old, dict) and isinstance(old.get("__inputs"), dict)
                     and "[secret]" not in json.dumps(old["__inputs"])):
-                self.recorded[meta.urn] = (str(old.get("__fieldManager") or "pulumi-kubernetes"), old["__inputs"])
+                from shipyard.drift import drifted_paths, repair_patch
+
+                desired = old["__inputs"]
+                patch = repair_patch(desired, drifted_paths(desired, meta.new.outputs or {}))
+                self.recorded[meta.urn] = (str(old.get("__fieldManager") or "pulumi-kubernetes"), desired, patch)
         elif op in ("same", "read", "refresh"):
             return
         else:

@@ -107,6 +107,8 @@ class Toolchain:
                  ("--version",), f"Kubernetes v{k8s}", "~15 min cold on 2 cores"),
             Tool("kwok", p["kwok"]["version"], ("kwok",), ("--version",), f"v{p['kwok']['version']}", "~3 min cold",
                  files=(KWOK_STAGES,)),
+            Tool("actionlint", p["actionlint"]["version"], ("actionlint",), ("-version",), p["actionlint"]["version"],
+                 "~1 min cold"),
         ]
 
     def tool(self, name: str) -> Tool:
@@ -298,6 +300,13 @@ class Toolchain:
                         f"-X {pkg}.buildDate=1970-01-01T00:00:00Z"]
         run(["go", "build", "-trimpath", "-pgo=off", "-ldflags", " ".join(ldflags), "-o", str(out) + "/",
              *[f"k8s.io/kubernetes/cmd/{c}" for c in commands]], work)
+
+    def _build_actionlint(self, tool: Tool, work: Path, out: Path, run: _Runner) -> None:
+        self._wrapper(work, "local/actionlint")
+        run(["go", "get", "-tool", f"github.com/rhysd/actionlint/cmd/actionlint@v{tool.version}"], work)
+        run(["go", "build", "-trimpath", "-ldflags",
+             f"-s -w -X github.com/rhysd/actionlint.version={tool.version}", "-o", str(out / "actionlint"),
+             "github.com/rhysd/actionlint/cmd/actionlint"], work)
 
     def _build_kwok(self, tool: Tool, work: Path, out: Path, run: _Runner) -> None:
         self._wrapper(work, "local/kwok")

@@ -34,6 +34,20 @@ namespaces:
     developers: [itest-devs]
 """
 
+DRIFT_STACK = """team: drift
+environment: dev
+owners: ["@acme/platform"]
+cluster:
+  provider: local
+addons:
+  enable: [external-dns]
+namespaces:
+  - name: drift-web
+    quota: {cpu: "4", memory: 8Gi, pods: 20}
+    admins: [drift-leads]
+    developers: [drift-devs]
+"""
+
 
 def pytest_collection_modifyitems(items):
     for item in items:
@@ -65,6 +79,8 @@ def itest_repo(tmp_path_factory) -> Path:
             shutil.copy2(src, root / part)
     (root / "stacks" / "itest").mkdir()
     (root / "stacks" / "itest" / "dev.yaml").write_text(ITEST_STACK)
+    (root / "stacks" / "drift").mkdir()
+    (root / "stacks" / "drift" / "dev.yaml").write_text(DRIFT_STACK)
     return root
 
 

@@ -39,7 +39,7 @@ def _fake_install(chain: Toolchain, name: str, version_output: str = "") -> Path
 def test_pins_come_from_tools_toml_and_pyproject(chain: Toolchain):
     pins = {t.name: t.version for t in chain.tools()}
     assert pins == {"pulumi": "3.274.1", "pulumi-resource-kubernetes": "4.25.0", "etcd": "3.6.16",
-                    "kubernetes": "1.36.3", "kwok": "0.8.0"}
+                    "kubernetes": "1.36.3", "kwok": "0.8.0", "actionlint": "1.7.12"}
 
 
 def test_nothing_installed_is_reported_missing(chain: Toolchain, monkeypatch):

@@ -1,0 +1,101 @@
+"""`shipyard new-team`: a commented, valid stack file to start from, and its CODEOWNERS entry."""
+
+from __future__ import annotations
+
+import re
+from collections import Counter
+from pathlib import Path
+
+from shipyard.errors import InvalidInputError, ShipyardError
+from shipyard.models import SUPPORTED_KUBERNETES_VERSIONS
+from shipyard.repo import Repo
+
+CODEOWNERS = Path(".github") / "CODEOWNERS"
+BEGIN, END = "# --- shipyard: team stacks (managed; edit with shipyard) ---", "# --- shipyard: end ---"
+
+TEMPLATE = """\
+# yaml-language-server: $schema=../../schema/stack.schema.json
+# Stack {team}-{env}: what team {team} wants in {env}. Every key is documented in the schema
+# (your editor shows it on hover) and in the README's stack file reference.
+# Change it in a pull request: CI validates it and posts a preview; merging applies it.
+team: {team}
+environment: {env}
+owners: ["{owner}"]                # who reviews changes to this file (GitHub users or teams)
+cluster:
+  provider: eks
+  region: {region}
+  kubernetesVersion: "{version}"
+  nodeGroups:                      # 0 <= minSize <= desiredSize <= maxSize
+    - {{name: general, instanceType: {instance}, minSize: {min}, desiredSize: {min}, maxSize: {max}}}
+addons:
+  bundles: [baseline]              # ingress-nginx, cert-manager, metrics-server; see addons/catalog.yaml
+  enable: []                       # e.g. external-dns
+  disable: []
+  values: {{}}                       # Helm values per add-on, merged over the catalog defaults
+namespaces:                        # names start with "{team}-"
+  - name: {team}-apps
+    quota: {{cpu: "{cpu}", memory: {memory}, pods: {pods}}}
+    admins: [{team}-leads]         # groups bound to the namespace admin role
+    developers: [{team}-devs]      # groups bound to edit
+tags: {{}}                           # extra AWS tags, e.g. {{costCenter: cc-1234}}
+"""
+SIZES = {"dev": ("t3.large", 1, 3, "4", "8Gi", 30), "staging": ("m6i.large", 2, 4, "8", "16Gi", 60),
+         "prod": ("m6i.large", 3, 6, "16", "32Gi", 100)}
+
+
+def _most_common(values: list[str], fallback: str) -> str:
+    return Counter(values).most_common(1)[0][0] if values else fallback
+
+
+def new_team(repo: Repo, team: str, env: str, owner: str | None = None, region: str | None = None) -> list[Path]:
+    """Write `stacks/<team>/<env>.yaml` and its CODEOWNERS line; returns the files written."""
+    from shipyard.validation import load_catalog, parse_stack_file
+
+    if not re.match(r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?$", team) or len(team) > 40:
+        raise ShipyardError(f"team name '{team}' must be a DNS-1123 label of at most 40 characters "
+                            "(lower-case letters, digits and '-')")
+    path = repo.stacks_dir / team / f"{env}.yaml"
+    if path.exists():
+        raise ShipyardError(f"{path.relative_to(repo.root)} already exists; edit it instead")
+    orgs, regions = [], []
+    for ref in repo.stacks():
+        text = ref.path.read_text(encoding="utf-8", errors="replace")
+        orgs += re.findall(r'"@([A-Za-z0-9-]+)/', text)
+        regions += re.findall(r"^\s*region:\s*([a-z0-9-]+)", text, re.M)
+    if owner is None:
+        if not orgs:
+            raise ShipyardError("cannot guess the GitHub organisation; pass --owner @org/team")
+        owner = f"@{_most_common(orgs, '')}/{team}"
+    instance, low, high, cpu, memory, pods = SIZES[env]
+    text = TEMPLATE.format(team=team, env=env, owner=owner, region=region or _most_common(regions, "eu-west-1"),
+                           version=SUPPORTED_KUBERNETES_VERSIONS[-2], instance=instance, min=low, max=high,
+                           cpu=cpu, memory=memory, pods=pods)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(text, encoding="utf-8")
+    _, problems = parse_stack_file(path, repo.root, load_catalog(repo.root).catalog, repo.local_kubernetes_minor)
+    if problems:  # e.g. a bad --owner: never leave an invalid file behind
+        path.unlink()
+        if not any(path.parent.iterdir()):
+            path.parent.rmdir()
+        raise InvalidInputError(problems)
+    return [path, add_codeowner(repo.root, team, owner)]
+
+
+def add_codeowner(root: Path, team: str, owner: str) -> Path:
+    """Add `/stacks/<team>/ <owner>` to the managed block of .github/CODEOWNERS (kept sorted)."""
+    path = root / CODEOWNERS
+    text = path.read_text(encoding="utf-8") if path.is_file() else ""
+    lines = text.splitlines()
+    if BEGIN in lines and END in lines:
+        start, end = lines.index(BEGIN), lines.index(END)
+        block, before, after = lines[start + 1:end], lines[:start], lines[end + 1:]
+    else:
+        block, before, after = [], lines, []
+    entries = {line.split()[0]: line for line in block if line.strip() and not line.startswith("#")}
+    entries.setdefault(f"/stacks/{team}/", f"/stacks/{team}/ {owner}")
+    if before and before[-1].strip():
+        before.append("")
+    new = before + [BEGIN, *[entries[k] for k in sorted(entries)], END] + after
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text("\n".join(new) + "\n", encoding="utf-8")
+    return path
