@@ -105,8 +105,6 @@ def _addons_of(stack_doc: Any, catalog: Any) -> tuple[set[str], set[str]]:
 
 def changed_stacks(git: GitRepo, base: str, head: str = "HEAD") -> ChangeSet:
     changes: list[FileChange] = git.changed_files(base, head)
-    # Stack files as they are at `head` (not in the working tree: CI may check out something else).
-    current = {p: _stack_name(p) for p in git.list_files(head, "stacks") if _is_stack_file(p)}
     affected: dict[str, AffectedStack] = {}
     decommissioned: dict[str, AffectedStack] = {}
 
@@ -118,6 +116,12 @@ def changed_stacks(git: GitRepo, base: str, head: str = "HEAD") -> ChangeSet:
     program = sorted({c.path for c in changes if c.path in PROGRAM_FILES or c.path.startswith(PROGRAM_DIRS)})
     catalog_changed = any(c.path == CATALOG for c in changes)
     charts = {c.path[len(MIRROR):].split("/", 1)[0] for c in changes if c.path.startswith(MIRROR)}
+    # Stack files as they are at `head` (not in the working tree: CI may check out something else);
+    # read only when a rule needs every stack.
+    at_head: dict[str, str] = {}
+    if program or catalog_changed or charts:
+        at_head = {p: text for p, text in git.read_tree(head, "stacks").items() if _is_stack_file(p)}
+    current = set(at_head) | {c.path for c in changes if _is_stack_file(c.path) and c.status != "D"}
 
     for change in changes:
         if not _is_stack_file(change.path):
@@ -142,7 +146,7 @@ def changed_stacks(git: GitRepo, base: str, head: str = "HEAD") -> ChangeSet:
                     addons.add(name)
         if addons or bundles:
             for path in current:
-                doc = _load(git.show(head, path))
+                doc = _load(at_head.get(path))
                 if doc is None:
                     touch(path, "stack file unreadable; previewing to be safe")
                     continue

@@ -30,6 +30,7 @@ class GitRepo:
         except (git.InvalidGitRepositoryError, git.NoSuchPathError):
             raise GitError(f"{root} is not inside a git repository") from None
         self.top = Path(self._repo.working_tree_dir or root).resolve()
+        self._resolved: dict[str, str] = {}
         self.prefix = Path(root).resolve().relative_to(self.top).as_posix()
         if self.prefix == ".":
             self.prefix = ""
@@ -37,25 +38,29 @@ class GitRepo:
     def resolve(self, ref: str) -> str:
         import git
 
+        if ref in self._resolved:
+            return self._resolved[ref]
         try:
-            return self._repo.git.rev_parse("--verify", "--quiet", f"{ref}^{{commit}}")
+            self._resolved[ref] = self._repo.git.rev_parse("--verify", "--quiet", f"{ref}^{{commit}}")
+            return self._resolved[ref]
         except git.GitCommandError:
             raise GitError(f"unknown git ref '{ref}'; fetch it first (CI: actions/checkout with fetch-depth: 0)") \
                 from None
 
     def changed_files(self, base: str, head: str = "HEAD") -> list[FileChange]:
-        """Paths (relative to the platform repository) changed on `head` since it forked from `base`."""
+        """Paths (relative to the platform repository) changed on `head` since it forked from `base`
+        (three-dot: what the branch did, not what the base did meanwhile)."""
         import git
 
-        base_sha, head_sha = self.resolve(base), self.resolve(head)
-        try:
-            merge_base = self._repo.git.merge_base(base_sha, head_sha)
-        except git.GitCommandError:
-            merge_base = base_sha  # unrelated histories: compare the trees directly
+        self.resolve(base)
+        self.resolve(head)
         # -z: NUL-separated, so unusual file names need no unquoting; no rename detection: a moved stack
         # file *is* a decommission of the old stack plus a new one.
-        out = self._repo.git.diff("--name-status", "-z", "--no-renames", merge_base, head_sha, "--",
-                                  self.prefix or ".")
+        try:
+            out = self._repo.git.diff("--name-status", "-z", "--no-renames", f"{base}...{head}", "--",
+                                      self.prefix or ".")
+        except git.GitCommandError:  # unrelated histories have no merge base: compare the trees
+            out = self._repo.git.diff("--name-status", "-z", "--no-renames", base, head, "--", self.prefix or ".")
         fields = out.split("\0")
         changes = []
         for status, path in zip(fields[0::2], fields[1::2]):
@@ -64,6 +69,22 @@ class GitRepo:
             rel = path[len(self.prefix) + 1:] if self.prefix else path
             changes.append(FileChange(status[0] if status[0] in "ADM" else "M", rel))
         return changes
+
+    def read_tree(self, ref: str, under: str) -> dict[str, str]:
+        """Every file under `under` at `ref` with its text, read through one `git cat-file` process."""
+        import git
+
+        full = f"{self.prefix}/{under}" if self.prefix else under
+        try:
+            tree = self._repo.commit(self.resolve(ref)).tree / full
+        except KeyError:
+            return {}
+        cut = len(self.prefix) + 1 if self.prefix else 0
+        out = {}
+        for item in tree.traverse():
+            if isinstance(item, git.Blob):
+                out[item.path[cut:]] = item.data_stream.read().decode("utf-8", "replace")
+        return out
 
     def show(self, ref: str, path: str) -> str | None:
         """A file's content at `ref`, or None when it does not exist there."""
@@ -74,10 +95,3 @@ class GitRepo:
             return self._repo.git.show(f"{self.resolve(ref)}:{full}")
         except git.GitCommandError:
             return None
-
-    def list_files(self, ref: str, under: str) -> list[str]:
-        """Files under `under` at `ref`, relative to the platform repository."""
-        full = f"{self.prefix}/{under}" if self.prefix else under
-        out = self._repo.git.ls_tree("-r", "--name-only", "-z", self.resolve(ref), "--", full)
-        cut = len(self.prefix) + 1 if self.prefix else 0
-        return [p[cut:] for p in out.split("\0") if p]

@@ -88,7 +88,8 @@ def _bare_json_flag(obj, stacks: tuple[str, ...], json_out: str | None, selected
 def _offline(obj, stacks: tuple[str, ...], json_out: str | None) -> int:
     from shipyard.offline import run_offline
 
-    results = {name: run_offline(obj.repo.root, name) for name in stacks}
+    # Registration order depends on async RPC timing: sort, so two runs print the same thing.
+    results = {name: sorted(run_offline(obj.repo.root, name), key=lambda r: r.urn) for name in stacks}
     if json_out:
         _write(json_out, json.dumps({"stacks": [{"stack": name, "resources": [r.as_json() for r in planned]}
                                                 for name, planned in results.items()]}, indent=2) + "\n")
@@ -119,7 +120,7 @@ def _print_tree(stack: str, planned: list) -> None:
     """Plain-text tree (no terminal-width cropping: the lines are read in CI logs and PR comments)."""
     by_parent: dict[str | None, list] = {}
     urns = {r.urn for r in planned}
-    for resource in planned:
+    for resource in sorted(planned, key=lambda r: (r.type, r.name)):
         by_parent.setdefault(resource.parent if resource.parent in urns else None, []).append(resource)
     click.echo(f"{stack}  ({len(planned)} resources, offline preview: no engine, no credentials)")
 

@@ -125,7 +125,8 @@ def test_preview_offline_json_lists_the_resource_tree(capsys):
 def test_preview_offline_text_prints_a_tree(capsys):
     code, out, _ = run(capsys, "--repo", str(REPO), "preview", "--offline", "ledger-prod")
     assert code == 0
-    assert "└── shipyard:tenancy:TeamTenancy  ledger-tenancy" in out
+    assert "── shipyard:tenancy:TeamTenancy  ledger-tenancy" in out
+    assert "    ├── kubernetes:core/v1:LimitRange  ledger-tenancy-ledger-api-limits" in out
     assert "aws:eks/cluster:Cluster  ledger-eks" in out and "version=1.33" in out
 
 
