@@ -70,6 +70,10 @@ class ConcurrentUpdateError(EngineError):
 def relpath(path: Path, root: Path) -> str:
     """Path as shown to users: relative to the repository when inside it."""
     try:
+        return path.relative_to(root).as_posix()  # the common case, without touching the disk
+    except ValueError:
+        pass
+    try:
         return path.resolve().relative_to(root.resolve()).as_posix()
     except ValueError:
         return str(path)

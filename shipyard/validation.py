@@ -236,6 +236,9 @@ def validate_files(paths: list[Path], root: Path, catalog: Catalog | None, local
         return _validate_chunk(paths)
     _WORKER_ARGS = (root, catalog, local_kubernetes_minor)  # inherited by the forked workers
     chunks = [paths[i::jobs] for i in range(jobs)]
-    with multiprocessing.get_context("fork").Pool(jobs) as pool:
-        results = pool.map(_validate_chunk, chunks)
-    return [d for chunk in results for d in chunk]
+    # This process validates the first chunk itself while forked workers do the others.
+    with multiprocessing.get_context("fork").Pool(jobs - 1) as pool:
+        pending = pool.map_async(_validate_chunk, chunks[1:])
+        mine = _validate_chunk(chunks[0])
+        results = pending.get()
+    return mine + [d for chunk in results for d in chunk]

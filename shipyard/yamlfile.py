@@ -30,9 +30,31 @@ MAX_NODES = 50_000
 """Nodes after alias expansion: what a consumer would have to walk."""
 
 try:  # libyaml is in every PyYAML wheel; the pure parser is only a slow fallback.
-    _Parser: Any = yaml.CSafeLoader
+    _Base: Any = yaml.CSafeLoader
 except AttributeError:  # pragma: no cover
-    _Parser = yaml.SafeLoader
+    _Base = yaml.SafeLoader
+
+_RESOLVERS = yaml.resolver.Resolver.yaml_implicit_resolvers
+
+
+class _Parser(_Base):  # type: ignore[misc, valid-type]
+    """libyaml's composer with a leaner tag resolver: no path resolvers (unused here), and plain scalars
+    resolved by the same first-character tables as PyYAML's, minus the per-node bookkeeping."""
+
+    def descend_resolver(self, current_node: Any, current_index: Any) -> None:
+        pass
+
+    def ascend_resolver(self) -> None:
+        pass
+
+    def resolve(self, kind: Any, value: Any, implicit: Any) -> str:
+        if kind is yaml.ScalarNode:
+            if implicit[0]:
+                for tag, regexp in _RESOLVERS.get(value[:1] if value else "", ()):
+                    if regexp.match(value):
+                        return tag
+            return "tag:yaml.org,2002:str"
+        return "tag:yaml.org,2002:seq" if kind is yaml.SequenceNode else "tag:yaml.org,2002:map"
 
 _RESOLVER = yaml.resolver.Resolver()
 _CONSTRUCTOR = yaml.constructor.SafeConstructor()
@@ -139,7 +161,8 @@ def load_text(text: str, display_path: str) -> YamlDocument:
     if root is None or (isinstance(root, yaml.ScalarNode) and root.tag.endswith(":null")):
         raise fail(None, "file is empty; a stack file starts with 'team:', 'environment:', 'owners:' and "
                          "'cluster:' (see README, stack file reference)")
-    _check_size(root, fail)
+    if "&" in text:  # without an anchor there is no alias, and nothing can expand
+        _check_size(root, fail)
     return _construct(root, display_path, fail)
 
 
@@ -203,6 +226,8 @@ def _construct(root: yaml.Node, display_path: str, fail: Any) -> YamlDocument:
     pending: list[tuple[yaml.Node, Loc]] = [(root, ())]
     while pending:
         node, loc = pending.pop()
+        if len(loc) >= MAX_DEPTH:
+            raise fail(node.start_mark, f"nesting deeper than {MAX_DEPTH} levels; flatten this structure", problems)
         target = built[id(node)]
         if isinstance(node, yaml.MappingNode):
             first_seen: dict[str, int] = {}

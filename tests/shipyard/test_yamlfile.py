@@ -67,3 +67,9 @@ def test_python_tags_are_refused():
 def test_multiple_documents_are_refused():
     [error] = _errors("a: 1\n---\nb: 2\n")
     assert "more than one YAML document" in error
+
+
+def test_deep_block_nesting_fails_cleanly():
+    text = "".join("  " * i + f"k{i}:\n" for i in range(60)) + "  " * 60 + "leaf: 1\n"
+    [error] = _errors(text)
+    assert f"deeper than {MAX_DEPTH}" in error
