@@ -156,15 +156,36 @@ def bench_preview(stacks: int, parallel: int) -> None:
 
 def main() -> None:
     parser = argparse.ArgumentParser()
-    parser.add_argument("which", choices=["changed", "preview"])
+    parser.add_argument("which", choices=["changed", "preview", "overhead"])
     parser.add_argument("--runs", type=int, default=5)
     parser.add_argument("--stacks", type=int, default=8)
     parser.add_argument("--parallel", type=int, default=4)
     args = parser.parse_args()
     if args.which == "changed":
         bench_changed(args.runs)
-    else:
+    elif args.which == "preview":
         bench_preview(args.stacks, args.parallel)
+    else:
+        overhead()
+
+
+def overhead(stack: str = "sandbox-dev", runs: int = 3) -> None:
+    """Where one preview's time goes: what Shipyard adds around the engine's own preview call."""
+    from shipyard.engine import Engine
+
+    engine = Engine(ROOT, log=lambda line: None)
+    for _ in range(runs):
+        t0 = time.perf_counter()
+        engine.env()
+        t1 = time.perf_counter()
+        engine._validate(stack)
+        t2 = time.perf_counter()
+        with engine._stack(stack, validate=False) as handle:
+            t3 = time.perf_counter()
+            handle.preview(on_output=lambda line: None, color="never")
+            t4 = time.perf_counter()
+        print(f"env {t1 - t0:.3f} s  validate {t2 - t1:.3f} s  workspace/stack select {t3 - t2:.3f} s  "
+              f"engine preview {t4 - t3:.3f} s  -> Shipyard's own share {(t3 - t0):.3f} s")
 
 
 if __name__ == "__main__":

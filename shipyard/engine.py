@@ -260,7 +260,7 @@ class Engine:
         pulumi_bin = self.toolchain.binary("pulumi")
         with _PROCESS_LOCK, _program_context(self.root):
             try:
-                command = auto.PulumiCommand(root=str(pulumi_bin.parent.parent))
+                command = self._pulumi_command(pulumi_bin)
                 # No project_settings: the repository's own Pulumi.yaml is used and never rewritten.
                 workspace = auto.LocalWorkspaceOptions(
                     work_dir=str(self.root), pulumi_home=env["PULUMI_HOME"], env_vars=env,
@@ -270,6 +270,15 @@ class Engine:
             except auto.errors.InvalidVersionError as exc:
                 raise EngineError(f"the Pulumi CLI at {pulumi_bin} is not usable: {exc}") from None
             yield stack
+
+    def _pulumi_command(self, binary: Path) -> Any:
+        """The Automation API's handle on the CLI, made once per engine: constructing one runs
+        `pulumi version` every time (0.25 s), and the toolchain has already pinned and checked it."""
+        if getattr(self, "_command", None) is None:
+            from pulumi import automation as auto
+
+            self._command = auto.PulumiCommand(root=str(binary.parent.parent))
+        return self._command
 
     def _call(self, name: str, fn: Callable[[], Any]) -> Any:
         from pulumi import automation as auto

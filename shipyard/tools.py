@@ -121,22 +121,21 @@ class Toolchain:
     def install_dir(self, tool: Tool) -> Path:
         return self.cache / tool.key
 
-    def state(self, tool: Tool) -> ToolState:
-        if tool.name == "pulumi":
-            ambient = shutil.which("pulumi")
-            if ambient and _version_output(Path(ambient), tool.version_args).find(tool.expect) >= 0:
-                return ToolState(tool, Path(ambient).parent, True, f"{tool.expect} on PATH")
+    def state(self, tool: Tool, verify: bool = True) -> ToolState:
+        """Whether `tool` is installed at its pin. `verify` runs each binary's version command (what
+        `tools status` reports); without it the install manifest is trusted (cheap enough for every
+        engine call, and a manifest is only written after a complete build)."""
         directory = self.install_dir(tool)
         manifest = directory / MANIFEST
         if not manifest.is_file():
-            return ToolState(tool, None, False, "not installed")
+            return self._ambient(tool) or ToolState(tool, None, False, "not installed")
         for binary in tool.binaries:
             if not os.access(directory / "bin" / binary, os.X_OK):
                 return ToolState(tool, None, False, f"{binary} missing from {directory}")
         for data in tool.files:
             if not (directory / data).is_file():
                 return ToolState(tool, None, False, f"{data} missing from {directory}")
-        if tool.version_args is not None:
+        if tool.version_args is not None and verify:
             output = _version_output(directory / "bin" / tool.binaries[0], tool.version_args)
             if tool.expect not in output:
                 return ToolState(tool, None, False, f"version mismatch: {output.strip()[:80]!r}")
@@ -146,12 +145,21 @@ class Toolchain:
                 return ToolState(tool, None, False, f"manifest says {recorded}")
         return ToolState(tool, directory / "bin", True, tool.version)
 
+    def _ambient(self, tool: Tool) -> ToolState | None:
+        """A `pulumi` already on PATH at the pinned version is used as is."""
+        if tool.name != "pulumi":
+            return None
+        ambient = shutil.which("pulumi")
+        if ambient and tool.expect in _version_output(Path(ambient), tool.version_args):
+            return ToolState(tool, Path(ambient).parent, True, f"{tool.expect} on PATH")
+        return None
+
     def states(self) -> list[ToolState]:
         return [self.state(tool) for tool in self.tools()]
 
-    def bin_dirs(self) -> list[Path]:
+    def bin_dirs(self, verify: bool = False) -> list[Path]:
         """Directories to put on PATH, raising a clear error naming whatever is missing."""
-        states = self.states()
+        states = [self.state(tool, verify=verify) for tool in self.tools()]
         missing = [s for s in states if not s.ok]
         if missing:
             names = ", ".join(f"{s.tool.name} {s.tool.version} ({s.detail})" for s in missing)
@@ -159,15 +167,15 @@ class Toolchain:
         return list(dict.fromkeys(s.path for s in states if s.path is not None))
 
     def data_file(self, tool_name: str, relative: str) -> Path:
-        state = self.state(self.tool(tool_name))
+        state = self.state(self.tool(tool_name), verify=False)
         if not state.ok or state.path is None:
             raise ToolError(f"{tool_name} is not installed: {state.detail}; run `shipyard tools install`")
         return state.path.parent / relative
 
-    def binary(self, name: str) -> Path:
+    def binary(self, name: str, verify: bool = False) -> Path:
         for tool in self.tools():
             if name in tool.binaries:
-                state = self.state(tool)
+                state = self.state(tool, verify=verify)
                 if not state.ok or state.path is None:
                     raise ToolError(f"{name} ({tool.name} {tool.version}) is not installed: {state.detail}; "
                                     "run `shipyard tools install`")
