@@ -285,11 +285,15 @@ class Engine:
 
         try:
             return fn()
-        except auto.ConcurrentUpdateError:
-            raise ConcurrentUpdateError(f"stack '{name}' is being updated by someone else right now; wait for "
-                                        "that update to finish (or use --wait)") from None
         except auto.CommandError as exc:
-            raise EngineError(_explain(name, str(exc))) from None
+            text = str(exc)
+            if isinstance(exc, auto.ConcurrentUpdateError) or "the stack is currently locked by" in text:
+                holder = next((line.split("created by", 1)[1].strip() for line in text.splitlines()
+                               if "created by" in line), "")
+                who = f" (locked by {holder})" if holder else ""
+                raise ConcurrentUpdateError(f"stack '{name}' is being updated by someone else right now{who}; "
+                                            "wait for that update to finish, or use --wait") from None
+            raise EngineError(_explain(name, text)) from None
 
 
 def _inline_program(root: Path) -> Callable[[], None]:

@@ -45,3 +45,32 @@ def test_state_and_passphrase_need_no_variables(engine, shipyard_home: Path):
     passphrase = shipyard_home / "passphrase"
     assert passphrase.is_file() and (passphrase.stat().st_mode & 0o777) == 0o600
     assert (shipyard_home / "state").is_dir()
+
+
+def test_a_stack_being_updated_elsewhere_is_a_clear_error_and_wait_retries(engine, shipyard_home: Path):
+    import json
+    import threading
+    import time
+
+    import pytest
+
+    from shipyard.errors import ConcurrentUpdateError
+    from shipyard.runner import run_stacks
+
+    engine.preview("itest-dev")  # the Pulumi stack exists (previews take no lock; updates do)
+    lock_dir = shipyard_home / "state/.pulumi/locks/organization/shipyard/itest-dev"
+    lock_dir.mkdir(parents=True, exist_ok=True)
+    lock = lock_dir / "0b6b1f6e-0000-4000-8000-000000000001.json"
+    lock.write_text(json.dumps({"pid": 4242, "username": "alice", "hostname": "ci-runner-7",
+                                "timestamp": "2026-11-26T00:00:00Z"}))
+    try:
+        with pytest.raises(ConcurrentUpdateError, match=r"being updated by someone else.*alice@ci-runner-7"):
+            engine.up("itest-dev")
+        [failed] = run_stacks(engine.root, "up", ["itest-dev"], log=lambda line: None)
+        assert "being updated by someone else" in failed.error
+        threading.Timer(3, lock.unlink).start()
+        started = time.monotonic()
+        [waited] = run_stacks(engine.root, "up", ["itest-dev"], wait=True, log=lambda line: None)
+        assert waited.error is None and time.monotonic() - started >= 3
+    finally:
+        lock.unlink(missing_ok=True)
