@@ -52,14 +52,15 @@ class GitRepo:
         (three-dot: what the branch did, not what the base did meanwhile)."""
         import git
 
-        self.resolve(base)
-        self.resolve(head)
-        # -z: NUL-separated, so unusual file names need no unquoting; no rename detection: a moved stack
-        # file *is* a decommission of the old stack plus a new one.
+        # One git call in the common case. -z: NUL-separated, so unusual file names need no unquoting;
+        # no rename detection: a moved stack file *is* a decommission of the old stack plus a new one.
         try:
             out = self._repo.git.diff("--name-status", "-z", "--no-renames", f"{base}...{head}", "--",
                                       self.prefix or ".")
-        except git.GitCommandError:  # unrelated histories have no merge base: compare the trees
+        except git.GitCommandError:
+            self.resolve(base)  # an unknown ref gets its own clear error
+            self.resolve(head)
+            # unrelated histories have no merge base: compare the trees
             out = self._repo.git.diff("--name-status", "-z", "--no-renames", base, head, "--", self.prefix or ".")
         fields = out.split("\0")
         changes = []
