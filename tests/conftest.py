@@ -2,15 +2,12 @@
 
 from __future__ import annotations
 
-import shutil
 import socket
 from pathlib import Path
 
 import pytest
 
-REPO = Path(__file__).resolve().parent.parent
-# What a platform repository is made of (copied into temp dirs for tests that change files).
-REPO_PARTS = ("Pulumi.yaml", "__main__.py", "components", "addons", "stacks", "tools.toml", "shipyard", "pyproject.toml")
+from tests.support.repo import copy_platform
 
 
 @pytest.fixture(autouse=True)
@@ -32,12 +29,4 @@ def _no_network(request, monkeypatch):
 @pytest.fixture
 def platform_repo(tmp_path: Path) -> Path:
     """A copy of this platform repository (program, components, catalog, stacks) to change freely."""
-    root = tmp_path / "platform"
-    root.mkdir()
-    for part in REPO_PARTS:
-        source = REPO / part
-        if source.is_dir():
-            shutil.copytree(source, root / part, ignore=shutil.ignore_patterns("__pycache__"))
-        else:
-            shutil.copy2(source, root / part)
-    return root
+    return copy_platform(tmp_path / "platform")

@@ -4,22 +4,9 @@ from __future__ import annotations
 
 import click
 
+from shipyard.cli.output import print_changes
 from shipyard.cli.selection import select_stacks, selection_options
 from shipyard.errors import ShipyardError
-
-
-def print_outcome(outcome, as_json: bool = False) -> None:
-    if as_json:
-        return
-    verb = {"preview": "would change", "up": "changed", "refresh": "differs from state",
-            "destroy": "deleted"}[outcome.operation]
-    if not outcome.changes:
-        click.echo(f"{outcome.stack}: no changes")
-        return
-    click.echo(f"{outcome.stack}: {len(outcome.changes)} resource(s) {verb}")
-    for change in outcome.changes:
-        props = f"  [{', '.join(change.properties)}]" if change.properties else ""
-        click.echo(f"  {change.op:<8} {change.type}  {change.name}{props}")
 
 
 @click.command("up")
@@ -61,15 +48,7 @@ def up(obj, stacks: tuple[str, ...], all_stacks: bool, changed_since: str | None
         return 0
     reports = run_stacks(repo.root, "up", names, parallel=parallel, wait=wait)
     for report in reports:
-        if report.error:
-            click.echo(f"{report.stack}: FAILED\n{report.error}")
-        elif not report.changes:
-            click.echo(f"{report.stack}: no changes")
-        else:
-            click.echo(f"{report.stack}: {len(report.changes)} resource(s) changed")
-            for change in report.changes:
-                props = f"  [{', '.join(change.properties)}]" if change.properties else ""
-                click.echo(f"  {change.op:<8} {change.type}  {change.name}{props}")
+        print_changes(report.stack, report.changes, "changed", error=report.error)
     if json_file:
         data = preview_json(reports)
         data["decommissioned"] = decommissioned
@@ -89,5 +68,6 @@ def destroy(obj, stack: str, yes: bool) -> int:
     if not yes:
         raise ShipyardError(f"destroying '{stack}' deletes everything it manages; re-run with --yes to confirm")
     click.echo(f"==> destroy {stack}", err=True)
-    print_outcome(Engine(obj.repo.root).destroy(stack))
+    outcome = Engine(obj.repo.root).destroy(stack)
+    print_changes(stack, outcome.changes, "deleted")
     return 0

@@ -6,6 +6,7 @@ import json
 
 import click
 
+from shipyard.cli.output import print_changes
 from shipyard.cli.selection import select_stacks, selection_options
 
 
@@ -47,25 +48,12 @@ def command(obj, stacks: tuple[str, ...], all_stacks: bool, changed_since: str |
                                               else "preview.json"))
     if json_out != "-":
         for report in reports:
-            _print_report(report)
+            print_changes(report.stack, report.changes, "would change", risk=report.risk, error=report.error)
         for name in decommissioned:
             click.echo(f"{name}: stack file deleted — NOT destroyed; that takes `shipyard destroy {name} --yes`")
     if any(r.error for r in reports):
         return 1
     return 2 if detailed_exitcode and (any(r.changes for r in reports) or decommissioned) else 0
-
-
-def _print_report(report) -> None:
-    if report.error:
-        click.echo(f"{report.stack}: FAILED\n{report.error}")
-        return
-    if not report.changes:
-        click.echo(f"{report.stack}: no changes")
-        return
-    click.echo(f"{report.stack}: {len(report.changes)} resource(s) would change (risk: {report.risk})")
-    for change in report.changes:
-        props = f"  [{', '.join(change.properties)}]" if change.properties else ""
-        click.echo(f"  {change.op:<8} {change.type}  {change.name}{props}")
 
 
 def _write(target: str, text: str) -> None:

@@ -7,7 +7,6 @@ sets SHIPYARD_REQUIRE_TOOLS=1 after installing them, which turns that skip into 
 from __future__ import annotations
 
 import os
-import shutil
 import subprocess
 from collections.abc import Iterator
 from pathlib import Path
@@ -17,9 +16,9 @@ import pytest
 from shipyard.engine import Engine
 from shipyard.local import LocalCluster
 from shipyard.tools import Toolchain
+from tests.support.repo import copy_platform
 
 REPO = Path(__file__).resolve().parents[2]
-PARTS = ("Pulumi.yaml", "__main__.py", "components", "addons", "stacks", "tools.toml", "pyproject.toml")
 ITEST_STACK = """team: itest
 environment: dev
 owners: ["@acme/platform"]
@@ -69,14 +68,7 @@ def toolchain() -> Toolchain:
 
 @pytest.fixture(scope="session")
 def itest_repo(tmp_path_factory) -> Path:
-    root = tmp_path_factory.mktemp("itest") / "platform"
-    root.mkdir()
-    for part in PARTS:
-        src = REPO / part
-        if src.is_dir():
-            shutil.copytree(src, root / part, ignore=shutil.ignore_patterns("__pycache__"))
-        else:
-            shutil.copy2(src, root / part)
+    root = copy_platform(tmp_path_factory.mktemp("itest") / "platform")
     (root / "stacks" / "itest").mkdir()
     (root / "stacks" / "itest" / "dev.yaml").write_text(ITEST_STACK)
     (root / "stacks" / "drift").mkdir()
