@@ -14,6 +14,7 @@ from pydantic import BaseModel, ValidationError
 from shipyard.catalog import CATALOG_FILE, MIRROR_DIR, Catalog, mirror_chart_version
 from shipyard.errors import Diagnostic, relpath
 from shipyard.models import StackFile
+from shipyard.secrets import find_secrets
 from shipyard.yamlfile import YamlDocument, YamlError, load_file
 
 _TYPE_NAMES = {
@@ -201,13 +202,16 @@ def parse_stack_file(path: Path, root: Path, catalog: Catalog | None,
     context = {"folder": path.parent.name, "filename": path.stem, "catalog": catalog,
                "local_kubernetes_minor": local_kubernetes_minor}
     problems: list[Diagnostic] = []
+    for loc, message in find_secrets(doc.data):
+        mark = doc.mark(loc)
+        problems.append(Diagnostic(shown, mark.line, mark.col, message))
     if path.suffix != ".yaml":
         problems.append(Diagnostic(shown, 1, 1, "stack files must end in .yaml (not .yml); rename the file"))
     try:
         stack = StackFile.model_validate(doc.data, context=context)
     except ValidationError as exc:
-        return None, problems + diagnostics_from(StackFile, doc, exc)
-    return (None if problems else stack), problems
+        return None, sorted(problems + diagnostics_from(StackFile, doc, exc))
+    return (None if problems else stack), sorted(problems)
 
 
 _WORKER_ARGS: tuple[Path, Catalog | None, str | None] | None = None

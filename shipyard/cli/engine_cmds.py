@@ -60,13 +60,24 @@ def up(obj, stacks: tuple[str, ...], all_stacks: bool, changed_since: str | None
 @click.command("destroy")
 @click.argument("stack")
 @click.option("--yes", is_flag=True, help="Confirm: delete every resource of the stack.")
+@click.option("--confirm", "confirm_name", metavar="STACK", help="Prod stacks: the stack name again (what you would "
+                                                                 "type at the prompt; for non-interactive use).")
 @click.pass_obj
-def destroy(obj, stack: str, yes: bool) -> int:
-    """Tear STACK down (every resource it manages). Needs --yes."""
+def destroy(obj, stack: str, yes: bool, confirm_name: str | None) -> int:
+    """Tear STACK down (every resource it manages). Needs --yes; a prod stack also needs its name typed."""
+    import sys
+
     from shipyard.engine import Engine
 
     if not yes:
         raise ShipyardError(f"destroying '{stack}' deletes everything it manages; re-run with --yes to confirm")
+    if stack.endswith("-prod"):
+        if confirm_name is None and sys.stdin.isatty():
+            confirm_name = click.prompt(f"'{stack}' is a production stack. Type its name to destroy it",
+                                        default="", show_default=False)
+        if confirm_name != stack:
+            raise ShipyardError(f"'{stack}' is a production stack: type its name at the prompt, or pass "
+                                f"--confirm {stack}; nothing was destroyed")
     click.echo(f"==> destroy {stack}", err=True)
     outcome = Engine(obj.repo.root).destroy(stack)
     print_changes(stack, outcome.changes, "deleted")

@@ -55,6 +55,18 @@ def test_second_up_changes_nothing(engine: Engine):
     assert set(outcome.summary) == {"same"}
 
 
+def test_state_holds_no_plaintext_kubeconfig_key_or_passphrase(cluster, shipyard_home: Path):
+    kubeconfig = json.loads(cluster.kubeconfig.read_text())
+    secrets = [kubeconfig["users"][0]["user"]["client-key-data"], kubeconfig["users"][0]["user"]["client-certificate-data"],
+               (shipyard_home / "passphrase").read_text().strip(), "PRIVATE KEY"]
+    files = [p for p in (shipyard_home / "state").rglob("*") if p.is_file()]
+    assert files
+    for path in files:
+        raw = path.read_text(errors="replace")
+        for secret in secrets:
+            assert secret not in raw, f"{secret[:12]}... in plain text in {path}"
+
+
 def test_preview_of_an_edit_shows_exactly_that_change(engine: Engine, itest_repo: Path):
     _set_pods(itest_repo, 30)
     try:

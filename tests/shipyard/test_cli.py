@@ -142,3 +142,21 @@ def test_installed_console_script_works_from_another_directory(tmp_path):
                             text=True, env={"PATH": os.environ["PATH"], "HOME": str(tmp_path)}, check=False)
     assert result.returncode == 0, result.stderr
     assert "ledger-prod" in result.stdout
+
+
+def test_destroying_a_prod_stack_needs_its_name_typed(capsys):
+    assert main(["--repo", str(REPO), "destroy", "ledger-prod", "--yes"]) == 1
+    assert "production stack: type its name" in capsys.readouterr().err
+    assert main(["--repo", str(REPO), "destroy", "ledger-prod", "--yes", "--confirm", "ledger-dev"]) == 1
+    assert "nothing was destroyed" in capsys.readouterr().err
+
+
+def test_validate_rejects_secrets_in_stack_files(capsys, platform_repo):
+    path = platform_repo / "stacks/ledger/prod.yaml"
+    path.write_text(path.read_text().replace("controller: {replicaCount: 2}",
+                                             "controller: {replicaCount: 2}\n      token: s3cr3t-value"))
+    code, out, _ = run(capsys, "--repo", str(platform_repo), "validate")
+    assert code == 1
+    assert "stacks/ledger/prod.yaml:18:7: addons.values.ingress-nginx.token: 'token' holds what looks like a " \
+           "credential" in out
+    assert "s3cr3t-value" not in out  # the secret itself is never echoed
