@@ -31,15 +31,8 @@ class Context:
         from shipyard.repo import Repo
 
         if self._repo is None:
-            self._repo = Repo.find(self._repo_path) if self._repo_path is None else _exact_repo(self._repo_path)
+            self._repo = Repo.find(self._repo_path)  # None: the current directory
         return self._repo
-
-
-def _exact_repo(path: Path):
-    from shipyard.repo import Repo
-
-    repo = Repo.find(path)
-    return repo
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100})
