@@ -6,14 +6,16 @@ import pulumi
 
 from components import AddonBundle, Cluster, TeamTenancy
 from components.platform import args_from_stack
+from shipyard.cost import COST_OUTPUT
 from shipyard.program import chart_mirror_for, kubeconfig_for, load_stack
 
 ROOT = Path(__file__).resolve().parent
 config = pulumi.Config()
 
 # Validate first: an invalid file becomes a RunError before any resource is registered.
-stack, catalog = load_stack(ROOT, pulumi.get_stack())
-args = args_from_stack(stack, catalog, kubeconfig=kubeconfig_for(stack, ROOT, config),
+loaded = load_stack(ROOT, pulumi.get_stack())
+stack = loaded.stack
+args = args_from_stack(stack, loaded.catalog, kubeconfig=kubeconfig_for(stack, ROOT, config),
                        chart_mirror=chart_mirror_for(stack, ROOT, config))
 
 cluster = Cluster(stack.team, args.cluster)
@@ -24,3 +26,4 @@ pulumi.export("cluster", cluster.name)
 pulumi.export("kubeconfig", cluster.kubeconfig)
 pulumi.export("addons", {a.name: a.version for a in args.addons.addons})
 pulumi.export("namespaces", sorted(tenancy.namespaces))
+pulumi.export(COST_OUTPUT, loaded.cost.as_json())

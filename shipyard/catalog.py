@@ -40,6 +40,8 @@ class AddonEntry(_Model):
     """Namespace the chart is installed into."""
     values: dict[str, Any] = Field(default_factory=dict)
     """Default Helm values; a stack's `addons.values.<name>` is deep-merged over them."""
+    load_balancers: int = Field(default=0, ge=0, le=10)
+    """Cloud load balancers the add-on creates (a Service of type LoadBalancer each); priced in cost estimates."""
 
     @field_validator("version")
     @classmethod

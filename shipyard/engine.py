@@ -241,13 +241,11 @@ class Engine:
         self.log(line.rstrip("\n"))
 
     def _validate(self, name: str) -> None:
-        from shipyard.validation import load_catalog, parse_stack_file
+        from shipyard.validation import check_stack
 
-        ref = self.repo.stack(name)
-        loaded = load_catalog(self.root)
-        _, problems = parse_stack_file(ref.path, self.root, loaded.catalog, self.repo.local_kubernetes_minor)
-        if loaded.diagnostics or problems:
-            raise InvalidInputError(loaded.diagnostics + problems)
+        checked = check_stack(self.root, self.repo.stack(name).path, self.repo.local_kubernetes_minor)
+        if checked.diagnostics:
+            raise InvalidInputError(checked.diagnostics)
 
     @contextlib.contextmanager
     def _stack(self, name: str, validate: bool = True) -> Iterator[Any]:

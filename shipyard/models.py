@@ -322,6 +322,11 @@ class StackFile(_Model):
                                _error("kubernetes_version", "the local control plane runs Kubernetes {local}; set "
                                       "kubernetesVersion: \"{local}\" or remove the key", local=local_minor),
                                self.cluster.kubernetes_version))
+        policy = ctx.get("policy")
+        if policy is not None and not errors:
+            # Only on an otherwise valid file: the rules depend on its environment, and required add-ons
+            # and the cost on a consistent add-on selection.
+            errors.extend(policy.check_stack(self, catalog, ctx.get("prices")))
         _located("StackFile", errors)
         return self
 

@@ -2,36 +2,44 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from pathlib import Path
 
 import pulumi
 
 from shipyard.catalog import MIRROR_DIR, Catalog
+from shipyard.cost import CostEstimate, estimate
 from shipyard.models import StackFile
 from shipyard.paths import local_kubeconfig
 from shipyard.repo import Repo
-from shipyard.validation import load_catalog, parse_stack_file
+from shipyard.validation import check_stack
 
 OFFLINE_CONFIG = "offline"
 """Set (to "true") by `shipyard preview --offline`: no kubeconfig or cluster is read."""
 OFFLINE_KUBECONFIG = "offline-preview: no cluster is contacted"
 
 
-def load_stack(root: Path, stack_name: str) -> tuple[StackFile, Catalog]:
-    """The stack file for `stack_name`, validated; any problem is a `pulumi.RunError` listing every diagnostic,
-    raised before a single resource is registered."""
+@dataclass(frozen=True)
+class LoadedStack:
+    stack: StackFile
+    catalog: Catalog
+    cost: CostEstimate
+    """Estimated monthly cost, exported so the next preview can show the change against what was applied."""
+
+
+def load_stack(root: Path, stack_name: str) -> LoadedStack:
+    """The stack file for `stack_name`, validated (catalog, policy, budget); any problem is a `pulumi.RunError`
+    listing every diagnostic, raised before a single resource is registered."""
     repo = Repo(root)
     try:
         ref = repo.stack(stack_name)
     except Exception as exc:  # StackNotFoundError: reported as a clean RunError too
         raise pulumi.RunError(str(exc)) from None
-    loaded = load_catalog(root)
-    stack, problems = parse_stack_file(ref.path, root, loaded.catalog, repo.local_kubernetes_minor)
-    problems = loaded.diagnostics + problems
-    if problems or stack is None or loaded.catalog is None:
-        lines = "\n".join(d.as_text() for d in problems)
+    checked = check_stack(root, ref.path, repo.local_kubernetes_minor)
+    if checked.diagnostics or checked.stack is None or checked.catalog is None or checked.policy.prices is None:
+        lines = "\n".join(d.as_text() for d in checked.diagnostics)
         raise pulumi.RunError(f"stack '{stack_name}' is invalid; nothing was changed:\n{lines}")
-    return stack, loaded.catalog
+    return LoadedStack(checked.stack, checked.catalog, estimate(checked.stack, checked.catalog, checked.policy.prices))
 
 
 def kubeconfig_for(stack: StackFile, root: Path, config: pulumi.Config) -> pulumi.Input[str] | None:

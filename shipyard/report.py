@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 from typing import Any
 
+from shipyard.cost import cost_cell
 from shipyard.runner import StackReport
 
 MAX_MARKDOWN = 60_000
@@ -48,12 +49,14 @@ def preview_markdown(reports: list[StackReport], title: str = "Shipyard preview"
     """The PR comment: a summary table first, each stack's details collapsed; never over `limit` chars."""
     head = [COMMENT_MARKER, f"## {title}", "",
             f"Overall risk: **{RISK_BADGE[_overall([r.risk for r in reports])]}** · {len(reports)} stack(s)", "",
-            "| stack | risk | create | update | replace | delete | |", "|---|---|---:|---:|---:|---:|---|"]
+            "| stack | risk | create | update | replace | delete | est. monthly cost (change) | |",
+            "|---|---|---:|---:|---:|---:|---:|---|"]
     for report in reports:
         c = report.counts()
         status = "❌ failed" if report.error else ("no changes" if not report.changes else "")
         head.append(f"| `{_cell(report.stack)}` | {RISK_BADGE[report.risk] if not report.error else '—'} | "
-                    f"{c['create']} | {c['update']} | {c['replace']} | {c['delete']} | {status} |")
+                    f"{c['create']} | {c['update']} | {c['replace']} | {c['delete']} | "
+                    f"{_cell(cost_cell(report.extra.get('cost')))} | {status} |")
     head.append("")
     return _fit(head, [(r.stack, f"<details><summary><code>{r.stack}</code> — "
                                  f"{len(r.changes)} change(s){' (failed)' if r.error else ''}</summary>\n\n"

@@ -17,6 +17,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from shipyard.cost import COST_OUTPUT, cost_report, estimate
 from shipyard.engine import Engine, Outcome, ResourceChange
 from shipyard.errors import ConcurrentUpdateError, InvalidInputError, ShipyardError
 
@@ -29,6 +30,7 @@ HIGH_RISK_TYPES = {
     "kubernetes:core/v1:Namespace", "pulumi:providers:kubernetes",
 }
 ADDON_TYPE = "kubernetes:helm.sh/v4:Chart"
+COSTED = {"preview", "up"}
 
 
 def risk_of(changes: list[ResourceChange]) -> str:
@@ -87,9 +89,12 @@ def _run_one(root: str, operation: str, stack: str, wait: bool, prefix: bool) ->
         try:
             if operation == "drift":
                 return _drift(engine, stack, started)
+            # Read before the operation: after an `up` the output already holds the new estimate.
+            previous = engine.outputs(stack).get(COST_OUTPUT) if operation in COSTED else None
             outcome: Outcome = getattr(engine, operation)(stack)
+            extra = {"cost": _cost(engine, stack, previous)} if operation in COSTED else {}
             return StackReport(stack, operation, outcome.changes, outcome.summary,
-                               seconds=time.monotonic() - started)
+                               seconds=time.monotonic() - started, extra=extra)
         except ConcurrentUpdateError as exc:
             if not wait or time.monotonic() - started > 15 * 60:
                 return StackReport(stack, operation, error=str(exc), seconds=time.monotonic() - started)
@@ -102,6 +107,18 @@ def _run_one(root: str, operation: str, stack: str, wait: bool, prefix: bool) ->
         except ShipyardError as exc:
             return StackReport(stack, operation, error=str(exc), seconds=time.monotonic() - started,
                                extra=_errored(operation))
+
+
+def _cost(engine: Engine, stack: str, previous: Any) -> dict[str, Any] | None:
+    """The stack file's estimate against its budget and what the last `up` recorded."""
+    from shipyard.validation import check_stack
+
+    checked = check_stack(engine.root, engine.repo.stack(stack).path, engine.repo.local_kubernetes_minor)
+    rules, prices = checked.policy.policy, checked.policy.prices
+    if checked.stack is None or checked.catalog is None or rules is None or prices is None:
+        return None  # cannot happen after a successful preview (it validates); never guess a number
+    current = estimate(checked.stack, checked.catalog, prices)
+    return cost_report(current, rules.budget_for(checked.stack), previous)
 
 
 def _errored(operation: str) -> dict[str, Any]:

@@ -28,8 +28,8 @@ cluster:
   nodeGroups:                      # 0 <= minSize <= desiredSize <= maxSize
     - {{name: general, instanceType: {instance}, minSize: {min}, desiredSize: {min}, maxSize: {max}}}
 addons:
-  bundles: [baseline]              # ingress-nginx, cert-manager, metrics-server; see addons/catalog.yaml
-  enable: []                       # e.g. external-dns
+  bundles: [{bundles}]{bundles_pad}# baseline: ingress-nginx, cert-manager, metrics-server; see addons/catalog.yaml
+  enable: [{enable}]{enable_pad}# e.g. external-dns
   disable: []
   values: {{}}                       # Helm values per add-on, merged over the catalog defaults
 namespaces:                        # names start with "{team}-"
@@ -49,7 +49,7 @@ def _most_common(values: list[str], fallback: str) -> str:
 
 def new_team(repo: Repo, team: str, env: str, owner: str | None = None, region: str | None = None) -> list[Path]:
     """Write `stacks/<team>/<env>.yaml` and its CODEOWNERS line; returns the files written."""
-    from shipyard.validation import load_catalog, parse_stack_file
+    from shipyard.validation import check_stack, load_catalog, load_policy
 
     if not re.match(r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?$", team) or len(team) > 40:
         raise ShipyardError(f"team name '{team}' must be a DNS-1123 label of at most 40 characters "
@@ -57,6 +57,7 @@ def new_team(repo: Repo, team: str, env: str, owner: str | None = None, region: 
     path = repo.stacks_dir / team / f"{env}.yaml"
     if path.exists():
         raise ShipyardError(f"{path.relative_to(repo.root)} already exists; edit it instead")
+    explicit_region = region is not None
     orgs, regions = [], []
     for ref in repo.stacks():
         text = ref.path.read_text(encoding="utf-8", errors="replace")
@@ -67,12 +68,31 @@ def new_team(repo: Repo, team: str, env: str, owner: str | None = None, region: 
             raise ShipyardError("cannot guess the GitHub organisation; pass --owner @org/team")
         owner = f"@{_most_common(orgs, '')}/{team}"
     instance, low, high, cpu, memory, pods = SIZES[env]
-    text = TEMPLATE.format(team=team, env=env, owner=owner, region=region or _most_common(regions, "eu-west-1"),
-                           version=SUPPORTED_KUBERNETES_VERSIONS[-2], instance=instance, min=low, max=high,
-                           cpu=cpu, memory=memory, pods=pods)
+    region = region or _most_common(regions, "eu-west-1")
+    version = SUPPORTED_KUBERNETES_VERSIONS[-2]
+    bundles, enable = ["baseline"], []
+    # Start inside the platform policy: its regions, instance types, versions and required add-ons.
+    catalog = load_catalog(repo.root).catalog
+    rules = load_policy(repo.root, catalog).policy
+    if rules is not None and catalog is not None:
+        allowed = rules.environments[env]
+        if region not in allowed.regions and not explicit_region:
+            region = allowed.regions[0]
+        instance = instance if instance in allowed.instance_types else allowed.instance_types[0]
+        version = version if version in allowed.kubernetes_versions else allowed.kubernetes_versions[-1]
+        for required in allowed.required_addons:
+            target = bundles if required in catalog.bundles else enable
+            if required not in target and not (target is enable and any(
+                    required in catalog.bundles[b].addons for b in bundles)):
+                target.append(required)
+    text = TEMPLATE.format(team=team, env=env, owner=owner, region=region, version=version, instance=instance,
+                           min=low, max=high, cpu=cpu, memory=memory, pods=pods, bundles=", ".join(bundles),
+                           enable=", ".join(enable),
+                           bundles_pad=" " * max(1, 35 - len("  bundles: []" + ", ".join(bundles))),
+                           enable_pad=" " * max(1, 35 - len("  enable: []" + ", ".join(enable))))
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_text(text, encoding="utf-8")
-    _, problems = parse_stack_file(path, repo.root, load_catalog(repo.root).catalog, repo.local_kubernetes_minor)
+    problems = check_stack(repo.root, path, repo.local_kubernetes_minor).diagnostics
     if problems:  # e.g. a bad --owner: never leave an invalid file behind
         path.unlink()
         if not any(path.parent.iterdir()):

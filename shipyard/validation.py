@@ -12,8 +12,10 @@ from typing import Any
 from pydantic import BaseModel, ValidationError
 
 from shipyard.catalog import CATALOG_FILE, MIRROR_DIR, Catalog, mirror_chart_version
+from shipyard.cost import PRICES_FILE, PriceTable
 from shipyard.errors import Diagnostic, relpath
 from shipyard.models import StackFile
+from shipyard.policy import POLICY_FILE, Policy
 from shipyard.secrets import find_secrets
 from shipyard.yamlfile import YamlDocument, YamlError, load_file
 
@@ -188,9 +190,52 @@ def load_catalog(root: Path) -> LoadedCatalog:
     return LoadedCatalog(None if problems else catalog, problems)
 
 
-def parse_stack_file(path: Path, root: Path, catalog: Catalog | None,
-                     local_kubernetes_minor: str | None = None) -> tuple[StackFile | None, list[Diagnostic]]:
-    """Validate one stack file. Returns the model (None when invalid) and every diagnostic."""
+@dataclass(frozen=True)
+class LoadedPolicy:
+    """`policy.yaml` and the price table it budgets with; None where invalid (see diagnostics)."""
+
+    policy: Policy | None
+    prices: PriceTable | None
+    diagnostics: list[Diagnostic]
+
+
+def _load_model(root: Path, relative: Path, model: type[BaseModel], what: str) -> tuple[Any, YamlDocument | None,
+                                                                                       list[Diagnostic]]:
+    path = root / relative
+    shown = relpath(path, root)
+    if not path.is_file():
+        return None, None, [Diagnostic(shown, 1, 1, f"{what} is missing; the platform team must provide it "
+                                                    "(see README, platform policy)")]
+    try:
+        doc = load_file(path, shown)
+    except YamlError as exc:
+        return None, None, exc.diagnostics
+    if not isinstance(doc.data, dict):
+        return None, doc, [Diagnostic(shown, 1, 1, f"{what} must be a mapping, not {_describe(doc.data)}")]
+    try:
+        return model.model_validate(doc.data), doc, []
+    except ValidationError as exc:
+        return None, doc, diagnostics_from(model, doc, exc)
+
+
+def load_policy(root: Path, catalog: Catalog | None) -> LoadedPolicy:
+    """Load and validate `policy.yaml` and `pricing/aws.yaml`, and that they agree with each other and
+    with the catalog (required add-ons exist, every allowed region and instance type has a price)."""
+    prices, _, price_problems = _load_model(root, PRICES_FILE, PriceTable, "the price table")
+    policy, doc, problems = _load_model(root, POLICY_FILE, Policy, "the platform policy")
+    if policy is not None and doc is not None:
+        for loc, err, _value in policy.check_references(catalog, prices):
+            mark = doc.mark(loc)
+            problems.append(Diagnostic(doc.path, mark.line, mark.col, f"{_dotted(loc)}: {err.message()}"))
+    if problems:
+        policy = None
+    return LoadedPolicy(policy, prices, price_problems + problems)
+
+
+def parse_stack_file(path: Path, root: Path, catalog: Catalog | None, local_kubernetes_minor: str | None = None,
+                     policy: LoadedPolicy | None = None) -> tuple[StackFile | None, list[Diagnostic]]:
+    """Validate one stack file (against the catalog and the platform policy when given). Returns the model
+    (None when invalid) and every diagnostic."""
     shown = relpath(path, root)
     try:
         doc = load_file(path, shown)
@@ -200,7 +245,8 @@ def parse_stack_file(path: Path, root: Path, catalog: Catalog | None,
         return None, [Diagnostic(shown, 1, 1, f"the top level must be a mapping of keys (team:, environment:, ...), "
                                               f"not {_describe(doc.data)}")]
     context = {"folder": path.parent.name, "filename": path.stem, "catalog": catalog,
-               "local_kubernetes_minor": local_kubernetes_minor}
+               "local_kubernetes_minor": local_kubernetes_minor,
+               "policy": policy.policy if policy else None, "prices": policy.prices if policy else None}
     problems: list[Diagnostic] = []
     for loc, message in find_secrets(doc.data):
         mark = doc.mark(loc)
@@ -214,20 +260,20 @@ def parse_stack_file(path: Path, root: Path, catalog: Catalog | None,
     return (None if problems else stack), sorted(problems)
 
 
-_WORKER_ARGS: tuple[Path, Catalog | None, str | None] | None = None
+_WORKER_ARGS: tuple[Path, Catalog | None, str | None, LoadedPolicy | None] | None = None
 
 
 def _validate_chunk(paths: list[Path]) -> list[Diagnostic]:
     assert _WORKER_ARGS is not None
-    root, catalog, minor = _WORKER_ARGS
+    root, catalog, minor, policy = _WORKER_ARGS
     out: list[Diagnostic] = []
     for path in paths:
-        out.extend(parse_stack_file(path, root, catalog, minor)[1])
+        out.extend(parse_stack_file(path, root, catalog, minor, policy)[1])
     return out
 
 
 def validate_files(paths: list[Path], root: Path, catalog: Catalog | None, local_kubernetes_minor: str | None,
-                   jobs: int | None = None) -> list[Diagnostic]:
+                   jobs: int | None = None, policy: LoadedPolicy | None = None) -> list[Diagnostic]:
     """Diagnostics for many stack files. Large sets are split across forked workers (one per core):
     parsing is CPU-bound Python and a platform repository can hold thousands of stack files."""
     global _WORKER_ARGS
@@ -236,9 +282,9 @@ def validate_files(paths: list[Path], root: Path, catalog: Catalog | None, local
 
     jobs = jobs or min(os.cpu_count() or 1, 8)
     if jobs < 2 or len(paths) < 200 or "fork" not in multiprocessing.get_all_start_methods():
-        _WORKER_ARGS = (root, catalog, local_kubernetes_minor)
+        _WORKER_ARGS = (root, catalog, local_kubernetes_minor, policy)
         return _validate_chunk(paths)
-    _WORKER_ARGS = (root, catalog, local_kubernetes_minor)  # inherited by the forked workers
+    _WORKER_ARGS = (root, catalog, local_kubernetes_minor, policy)  # inherited by the forked workers
     chunks = [paths[i::jobs] for i in range(jobs)]
     # This process validates the first chunk itself while forked workers do the others.
     with multiprocessing.get_context("fork").Pool(jobs - 1) as pool:
@@ -246,3 +292,21 @@ def validate_files(paths: list[Path], root: Path, catalog: Catalog | None, local
         mine = _validate_chunk(chunks[0])
         results = pending.get()
     return mine + [d for chunk in results for d in chunk]
+
+
+@dataclass(frozen=True)
+class CheckedStack:
+    stack: StackFile | None
+    catalog: Catalog | None
+    policy: LoadedPolicy
+    diagnostics: list[Diagnostic]
+
+
+def check_stack(root: Path, path: Path, local_kubernetes_minor: str | None) -> CheckedStack:
+    """One stack file against everything the platform defines: the catalog, the policy and the price table.
+    Problems in those platform files are reported too: nothing is applied on a broken platform."""
+    loaded = load_catalog(root)
+    policy = load_policy(root, loaded.catalog)
+    stack, problems = parse_stack_file(path, root, loaded.catalog, local_kubernetes_minor, policy)
+    diagnostics = loaded.diagnostics + policy.diagnostics + problems
+    return CheckedStack(None if diagnostics else stack, loaded.catalog, policy, diagnostics)

@@ -29,15 +29,16 @@ def up(obj, stacks: tuple[str, ...], all_stacks: bool, changed_since: str | None
     from shipyard.errors import InvalidInputError
     from shipyard.report import dumps, preview_json
     from shipyard.runner import run_stacks
-    from shipyard.validation import load_catalog, parse_stack_file
+    from shipyard.validation import load_catalog, load_policy, parse_stack_file
 
     names, decommissioned = select_stacks(obj, stacks, all_stacks, changed_since)
     repo = obj.repo
     loaded = load_catalog(repo.root)
-    problems = list(loaded.diagnostics)
+    policy = load_policy(repo.root, loaded.catalog)
+    problems = loaded.diagnostics + policy.diagnostics
     for name in names:
         problems += parse_stack_file(repo.stack(name).path, repo.root, loaded.catalog,
-                                     repo.local_kubernetes_minor)[1]
+                                     repo.local_kubernetes_minor, policy)[1]
     if problems:
         raise InvalidInputError(problems)  # refuse them all: a half-applied merge is worse than none
     for name in decommissioned:
@@ -48,7 +49,7 @@ def up(obj, stacks: tuple[str, ...], all_stacks: bool, changed_since: str | None
         return 0
     reports = run_stacks(repo.root, "up", names, parallel=parallel, wait=wait)
     for report in reports:
-        print_changes(report.stack, report.changes, "changed", error=report.error)
+        print_changes(report.stack, report.changes, "changed", error=report.error, cost=report.extra.get("cost"))
     if json_file:
         data = preview_json(reports)
         data["decommissioned"] = decommissioned

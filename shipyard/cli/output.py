@@ -2,14 +2,23 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 import click
 
+from shipyard.cost import cost_cell, money
 
-def print_changes(stack: str, changes: list, verb: str, risk: str | None = None, error: str | None = None) -> None:
-    """`<stack>: N resource(s) <verb>` then one line per resource with the property paths that change."""
+
+def print_changes(stack: str, changes: list, verb: str, risk: str | None = None, error: str | None = None,
+                  cost: dict[str, Any] | None = None) -> None:
+    """`<stack>: N resource(s) <verb>` then one line per resource with the property paths that change,
+    and the stack's estimated monthly cost (with its change against the last applied version)."""
     if error:
         click.echo(f"{stack}: FAILED\n{error}")
         return
+    if cost:
+        budget = f" of a {money(cost['budget'], cost['currency'])} budget" if cost.get("budget") is not None else ""
+        click.echo(f"{stack}: estimated monthly cost {cost_cell(cost)}{budget if cost.get('priced') else ''}")
     if not changes:
         click.echo(f"{stack}: no changes")
         return

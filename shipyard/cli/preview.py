@@ -48,7 +48,8 @@ def command(obj, stacks: tuple[str, ...], all_stacks: bool, changed_since: str |
                                               else "preview.json"))
     if json_out != "-":
         for report in reports:
-            print_changes(report.stack, report.changes, "would change", risk=report.risk, error=report.error)
+            print_changes(report.stack, report.changes, "would change", risk=report.risk, error=report.error,
+                          cost=report.extra.get("cost"))
         for name in decommissioned:
             click.echo(f"{name}: stack file deleted — NOT destroyed; that takes `shipyard destroy {name} --yes`")
     if any(r.error for r in reports):

@@ -16,19 +16,20 @@ from shipyard.errors import Diagnostic, relpath
               help="text: PATH:LINE:COL: message; github: ::error annotations; json: a list of objects.")
 @click.pass_obj
 def command(obj, paths: tuple[Path, ...], fmt: str) -> int:
-    """Validate stack files (default: all of stacks/**/*.yaml) and the add-on catalog.
+    """Validate stack files (default: all of stacks/**/*.yaml), the add-on catalog and the platform policy.
 
     Exit 0 when everything is valid, 1 otherwise.
     """
-    from shipyard.validation import load_catalog, validate_files
+    from shipyard.validation import load_catalog, load_policy, validate_files
 
     repo = obj.repo
     loaded = load_catalog(repo.root)
-    diagnostics: list[Diagnostic] = list(loaded.diagnostics)
+    policy = load_policy(repo.root, loaded.catalog)
+    diagnostics: list[Diagnostic] = loaded.diagnostics + policy.diagnostics
     files = [p if p.is_absolute() else Path.cwd() / p for p in paths] or repo.stack_files()
     existing = [p for p in files if p.is_file()]
     diagnostics += [Diagnostic(relpath(p, repo.root), 1, 1, "no such file") for p in files if not p.is_file()]
-    diagnostics += validate_files(existing, repo.root, loaded.catalog, repo.local_kubernetes_minor)
+    diagnostics += validate_files(existing, repo.root, loaded.catalog, repo.local_kubernetes_minor, policy=policy)
     checked = len(existing)
     diagnostics.sort()
     if fmt == "json":
@@ -38,7 +39,7 @@ def command(obj, paths: tuple[Path, ...], fmt: str) -> int:
             click.echo(diagnostic.as_github() if fmt == "github" else diagnostic.as_text())
         if fmt == "text":
             bad = len({d.path for d in diagnostics})
-            summary = (f"{checked} stack file(s) and the catalog are valid" if not diagnostics
+            summary = (f"{checked} stack file(s), the catalog and the policy are valid" if not diagnostics
                        else f"{len(diagnostics)} error(s) in {bad} file(s)")
             click.echo(summary, err=True)
     return 1 if diagnostics else 0

@@ -20,14 +20,18 @@ def test_risk_levels():
 
 
 def test_markdown_has_a_summary_table_then_collapsed_details():
-    reports = [StackReport("ledger-prod", "preview", [change("kubernetes:core/v1:Namespace", "delete", name="ns")]),
-               StackReport("sandbox-dev", "preview", []),
+    prod_cost = {"monthly": 456.16, "currency": "USD", "priced": True, "lines": [], "budget": 5000.0,
+                 "previous": 444.16, "change": 12.0}
+    reports = [StackReport("ledger-prod", "preview", [change("kubernetes:core/v1:Namespace", "delete", name="ns")],
+                           extra={"cost": prod_cost}),
+               StackReport("sandbox-dev", "preview", [], extra={"cost": {**prod_cost, "priced": False}}),
                StackReport("payments-staging", "preview", error="boom")]
     text = preview_markdown(reports)
     assert text.startswith(COMMENT_MARKER)
     assert "Overall risk: **🔴 high**" in text
-    assert "| `ledger-prod` | 🔴 high | 0 | 0 | 0 | 1 |  |" in text
-    assert "| `payments-staging` | — | 0 | 0 | 0 | 0 | ❌ failed |" in text
+    assert "| `ledger-prod` | 🔴 high | 0 | 0 | 0 | 1 | 456.16 USD (+12.00) |  |" in text
+    assert "| `sandbox-dev` | ⚪ none | 0 | 0 | 0 | 0 | not billed | no changes |" in text
+    assert "| `payments-staging` | — | 0 | 0 | 0 | 0 | — | ❌ failed |" in text
     assert text.index("| stack |") < text.index("<details>")
     assert "- **delete** `kubernetes:core/v1:Namespace` `ns`" in text
 
@@ -40,3 +44,13 @@ def test_markdown_never_exceeds_the_limit_and_says_what_was_cut():
     assert len(text) <= 60_000
     assert "were cut to keep this comment under 60,000 characters" in text and "`preview.json`" in text
     assert "| `team59-dev` |" in text  # the summary table keeps every stack
+
+
+def test_cost_cell_says_new_when_nothing_was_applied_yet():
+    from shipyard.cost import cost_cell
+
+    base = {"monthly": 1234.5, "currency": "USD", "priced": True}
+    assert cost_cell({**base, "change": None}) == "1,234.50 USD (new)"
+    assert cost_cell({**base, "change": 0.0}) == "1,234.50 USD (±0)"
+    assert cost_cell({**base, "change": -34.5}) == "1,234.50 USD (-34.50)"
+    assert cost_cell(None) == "—"

@@ -14,7 +14,7 @@ from pathlib import Path
 import pytest
 
 from shipyard.repo import Repo
-from shipyard.validation import load_catalog, parse_stack_file
+from shipyard.validation import check_stack, load_catalog, parse_stack_file
 
 FIXTURES = sorted((Path(__file__).parent.parent / "fixtures" / "validate").glob("*.yaml"))
 _MARK = re.compile(r"#\s*<-\s*error:\s*(?P<text>.+)$")
@@ -42,10 +42,9 @@ def test_validate_reports_each_rule_on_its_line(fixture: Path, platform_repo: Pa
     target.parent.mkdir(parents=True, exist_ok=True)
     target.write_text(body)
     repo = Repo(platform_repo)
-    catalog = load_catalog(platform_repo)
-    assert catalog.diagnostics == []
 
-    stack, diagnostics = parse_stack_file(target, platform_repo, catalog.catalog, repo.local_kubernetes_minor)
+    checked = check_stack(platform_repo, target, repo.local_kubernetes_minor)
+    stack, diagnostics = checked.stack, checked.diagnostics
 
     if fixture.stem.endswith(".happy"):
         assert diagnostics == [] and stack is not None
