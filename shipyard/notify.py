@@ -76,12 +76,14 @@ class GitHub:
             "Authorization": f"Bearer {token}", "Accept": "application/vnd.github+json",
             "X-GitHub-Api-Version": "2022-11-28", "User-Agent": "shipyard"})
 
-    def _call(self, method: str, path: str, **kwargs: Any) -> Any:
+    def _call(self, method: str, path: str, repo_scoped: bool = True, ok: tuple[int, ...] = (), **kwargs: Any) -> Any:
+        """One API call with retries on network errors and 5xx; statuses in `ok` are returned, not raised."""
         import httpx
 
         for attempt in range(3):
             try:
-                response = self.client.request(method, f"/repos/{self.repository}{path}", **kwargs)
+                url = f"/repos/{self.repository}{path}" if repo_scoped else path
+                response = self.client.request(method, url, **kwargs)
             except httpx.HTTPError as exc:
                 if attempt == 2:
                     raise NotifyError(f"GitHub API {method} {path} failed: {exc}") from None
@@ -90,6 +92,8 @@ class GitHub:
             if response.status_code >= 500 and attempt < 2:
                 time.sleep(2 ** attempt)
                 continue
+            if response.status_code in ok:
+                return response.status_code
             if response.status_code >= 400:
                 raise NotifyError(f"GitHub API {method} {path} answered {response.status_code}: "
                                   f"{response.text[:300]}")
@@ -112,6 +116,11 @@ class GitHub:
             if len(issues) < 100:
                 return found
             page += 1
+
+    def team_member(self, org: str, team: str, login: str) -> bool:
+        """Whether `login` is an active member of `@org/team` (needs a token that may read the org)."""
+        answer = self._call("GET", f"/orgs/{org}/teams/{team}/memberships/{login}", repo_scoped=False, ok=(404,))
+        return isinstance(answer, dict) and answer.get("state") == "active"
 
     def create(self, title: str, body: str, assignees: list[str]) -> dict[str, Any]:
         return self._call("POST", "/issues", json={"title": title, "body": body, "labels": [LABEL],

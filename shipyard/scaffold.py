@@ -10,8 +10,6 @@ from shipyard.errors import InvalidInputError, ShipyardError
 from shipyard.models import SUPPORTED_KUBERNETES_VERSIONS
 from shipyard.repo import Repo
 
-CODEOWNERS = Path(".github") / "CODEOWNERS"
-BEGIN, END = "# --- shipyard: team stacks (managed; edit with shipyard) ---", "# --- shipyard: end ---"
 
 TEMPLATE = """\
 # yaml-language-server: $schema=../../schema/stack.schema.json
@@ -98,24 +96,8 @@ def new_team(repo: Repo, team: str, env: str, owner: str | None = None, region: 
         if not any(path.parent.iterdir()):
             path.parent.rmdir()
         raise InvalidInputError(problems)
-    return [path, add_codeowner(repo.root, team, owner)]
+    from shipyard.ownership import write_codeowners
+    from shipyard.validation import platform_team
 
+    return [path, write_codeowners(repo, platform_team(repo.root))[0]]
 
-def add_codeowner(root: Path, team: str, owner: str) -> Path:
-    """Add `/stacks/<team>/ <owner>` to the managed block of .github/CODEOWNERS (kept sorted)."""
-    path = root / CODEOWNERS
-    text = path.read_text(encoding="utf-8") if path.is_file() else ""
-    lines = text.splitlines()
-    if BEGIN in lines and END in lines:
-        start, end = lines.index(BEGIN), lines.index(END)
-        block, before, after = lines[start + 1:end], lines[:start], lines[end + 1:]
-    else:
-        block, before, after = [], lines, []
-    entries = {line.split()[0]: line for line in block if line.strip() and not line.startswith("#")}
-    entries.setdefault(f"/stacks/{team}/", f"/stacks/{team}/ {owner}")
-    if before and before[-1].strip():
-        before.append("")
-    new = before + [BEGIN, *[entries[k] for k in sorted(entries)], END] + after
-    path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text("\n".join(new) + "\n", encoding="utf-8")
-    return path

@@ -310,3 +310,13 @@ def check_stack(root: Path, path: Path, local_kubernetes_minor: str | None) -> C
     stack, problems = parse_stack_file(path, root, loaded.catalog, local_kubernetes_minor, policy)
     diagnostics = loaded.diagnostics + policy.diagnostics + problems
     return CheckedStack(None if diagnostics else stack, loaded.catalog, policy, diagnostics)
+
+
+def platform_team(root: Path) -> list[str]:
+    """The platform team from a valid `policy.yaml` (raises with its diagnostics otherwise)."""
+    from shipyard.errors import InvalidInputError
+
+    loaded = load_policy(root, load_catalog(root).catalog)
+    if loaded.policy is None:
+        raise InvalidInputError(loaded.diagnostics)
+    return list(loaded.policy.platform_team)

@@ -14,12 +14,21 @@ from shipyard.errors import Diagnostic, relpath
 @click.argument("paths", nargs=-1, type=click.Path(path_type=Path))
 @click.option("--format", "fmt", type=click.Choice(["text", "github", "json"]), default="text", show_default=True,
               help="text: PATH:LINE:COL: message; github: ::error annotations; json: a list of objects.")
+@click.option("--author", metavar="HANDLE", help="GitHub login of the change's author: also fail for every file "
+              "changed since --changed-since that they may not change (not an owner, not the platform team).")
+@click.option("--changed-since", metavar="REF", help="Base of the change (e.g. origin/main); needed by --author.")
 @click.pass_obj
-def command(obj, paths: tuple[Path, ...], fmt: str) -> int:
+def command(obj, paths: tuple[Path, ...], fmt: str, author: str | None, changed_since: str | None) -> int:
     """Validate stack files (default: all of stacks/**/*.yaml), the add-on catalog and the platform policy.
+
+    With --author and --changed-since, also check that the author may make the change: a stack file
+    only by its owners (as they were at REF) or the platform team; anything else only by the platform team.
+    Team membership is read from the GitHub API (GITHUB_TOKEN with read:org, or SHIPYARD_GITHUB_TOKEN).
 
     Exit 0 when everything is valid, 1 otherwise.
     """
+    if author is not None and changed_since is None:
+        raise click.UsageError("--author needs --changed-since REF (the base the change is judged against)")
     from shipyard.validation import load_catalog, load_policy, validate_files
 
     repo = obj.repo
@@ -31,6 +40,11 @@ def command(obj, paths: tuple[Path, ...], fmt: str) -> int:
     diagnostics += [Diagnostic(relpath(p, repo.root), 1, 1, "no such file") for p in files if not p.is_file()]
     diagnostics += validate_files(existing, repo.root, loaded.catalog, repo.local_kubernetes_minor, policy=policy)
     checked = len(existing)
+    if author is not None and changed_since is not None and policy.policy is not None:
+        from shipyard.ownership import Members, check_author, github_membership
+
+        diagnostics += check_author(repo, changed_since, author, list(policy.policy.platform_team),
+                                    Members(github_membership()))
     diagnostics.sort()
     if fmt == "json":
         click.echo(json.dumps([d.as_json() for d in diagnostics], indent=2))

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import subprocess
 from pathlib import Path
 
 import pytest
@@ -11,28 +10,14 @@ import pytest
 from shipyard.changes import changed_stacks
 from shipyard.cli import main
 from shipyard.gitrepo import GitRepo
+from tests.support.git import commit, git, init_on_branch
 
 ALL = ["ledger-dev", "ledger-prod", "payments-staging", "sandbox-dev"]
 
 
-def git(root: Path, *args: str) -> str:
-    return subprocess.run(["git", *args], cwd=root, check=True, capture_output=True, text=True,
-                          env={"GIT_AUTHOR_NAME": "t", "GIT_AUTHOR_EMAIL": "t@t", "GIT_COMMITTER_NAME": "t",
-                               "GIT_COMMITTER_EMAIL": "t@t", "PATH": "/usr/bin:/bin", "HOME": str(root)}).stdout
-
-
 @pytest.fixture
 def repo(platform_repo: Path) -> Path:
-    git(platform_repo, "init", "-q", "-b", "main")
-    git(platform_repo, "add", "-A")
-    git(platform_repo, "commit", "-q", "-m", "base")
-    git(platform_repo, "checkout", "-q", "-b", "change")
-    return platform_repo
-
-
-def commit(root: Path, message: str = "change") -> None:
-    git(root, "add", "-A")
-    git(root, "commit", "-q", "-m", message)
+    return init_on_branch(platform_repo)
 
 
 def affected(root: Path) -> tuple[list[str], list[str]]:

@@ -18,14 +18,14 @@ def test_new_team_writes_a_valid_commented_stack_and_codeowners(platform_repo: P
     assert capsys.readouterr().out.split() == ["stacks/billing/prod.yaml", ".github/CODEOWNERS"]
 
 
-def test_codeowners_block_stays_sorted_and_keeps_other_lines(platform_repo: Path):
-    (platform_repo / ".github").mkdir()
-    (platform_repo / ".github/CODEOWNERS").write_text("/components/ @acme/platform\n")
+def test_new_team_regenerates_codeowners_with_its_folder_and_file(platform_repo: Path):
     assert main(["--repo", str(platform_repo), "new-team", "zeta", "--env", "dev"]) == 0
     assert main(["--repo", str(platform_repo), "new-team", "alpha", "--env", "dev", "--owner", "@jane"]) == 0
     lines = (platform_repo / ".github/CODEOWNERS").read_text().splitlines()
-    assert lines[0] == "/components/ @acme/platform"
-    assert [l for l in lines if l.startswith("/stacks/")] == ["/stacks/alpha/ @jane", "/stacks/zeta/ @acme/zeta"]
+    assert [l for l in lines if l.startswith(("/stacks/alpha", "/stacks/zeta"))] == [
+        "/stacks/alpha/ @jane", "/stacks/alpha/dev.yaml @jane", "/stacks/zeta/ @acme/zeta",
+        "/stacks/zeta/dev.yaml @acme/zeta"]
+    assert main(["--repo", str(platform_repo), "codeowners", "--check"]) == 0
 
 
 def test_existing_file_and_bad_owner_are_refused_without_leaving_files(platform_repo: Path, capsys):

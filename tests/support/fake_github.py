@@ -16,6 +16,8 @@ class FakeServices:
         self.issues: dict[int, dict[str, Any]] = {}
         self.comments: dict[int, list[str]] = {}
         self.webhook_payloads: list[dict[str, Any]] = []
+        self.teams: dict[str, set[str]] = {}
+        """`org/team` -> member logins, answered by the team-membership endpoint."""
         self._next = 1
         services = self
 
@@ -38,7 +40,14 @@ class FakeServices:
             def do_GET(self) -> None:  # noqa: N802
                 url = urlparse(self.path)
                 services.requests.append({"method": "GET", "path": url.path, "query": parse_qs(url.query)})
-                if url.path.startswith("/repos/") and url.path.endswith("/issues"):
+                parts = url.path.strip("/").split("/")
+                if len(parts) == 6 and parts[0] == "orgs" and parts[2] == "teams" and parts[4] == "memberships":
+                    members = services.teams.get(f"{parts[1]}/{parts[3]}", set())
+                    if parts[5] in members:
+                        self._reply(200, {"state": "active", "role": "member"})
+                    else:
+                        self._reply(404, {"message": "Not Found"})
+                elif url.path.startswith("/repos/") and url.path.endswith("/issues"):
                     query = parse_qs(url.query)
                     label = query.get("labels", [None])[0]
                     page, per_page = int(query.get("page", ["1"])[0]), int(query.get("per_page", ["30"])[0])

@@ -1,0 +1,145 @@
+"""Ownership: CODEOWNERS generated from the stack files, and `validate --author` on real git repositories,
+with team membership answered by a real HTTP server on loopback that speaks GitHub's API."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from shipyard.cli import main
+from tests.support.fake_github import FakeServices
+from tests.support.git import commit, init_on_branch
+
+
+@pytest.fixture
+def repo(platform_repo: Path) -> Path:
+    assert main(["--repo", str(platform_repo), "codeowners"]) == 0
+    return init_on_branch(platform_repo)
+
+
+@pytest.fixture
+def github(monkeypatch) -> FakeServices:
+    with FakeServices() as services:
+        services.teams = {"acme/platform": {"pat"}, "acme/ledger": {"lena"}, "acme/payments": {"paul"}}
+        monkeypatch.setenv("GITHUB_API_URL", services.url)
+        monkeypatch.setenv("GITHUB_TOKEN", "test-token")
+        monkeypatch.setenv("GITHUB_REPOSITORY", "acme/platform-stacks")
+        yield services
+
+
+def _edit(root: Path, relative: str, old: str, new: str) -> None:
+    path = root / relative
+    text = path.read_text()
+    assert old in text
+    path.write_text(text.replace(old, new, 1))
+
+
+def _validate_as(root: Path, author: str) -> int:
+    return main(["--repo", str(root), "validate", "--author", author, "--changed-since", "main"])
+
+
+def test_codeowners_gives_each_team_its_files_and_the_platform_everything_else(platform_repo: Path):
+    assert main(["--repo", str(platform_repo), "codeowners"]) == 0
+    lines = (platform_repo / ".github/CODEOWNERS").read_text().splitlines()
+    assert "* @acme/platform" in lines
+    for owned in ("/components/", "/addons/", "/__main__.py", "/policy.yaml"):
+        assert f"{owned} @acme/platform" in lines
+    assert "/stacks/payments/staging.yaml @acme/payments @jdoe" in lines
+    assert "/stacks/ledger/ @acme/ledger" in lines
+    # Last match wins on GitHub: team lines must come after the catch-all.
+    assert lines.index("* @acme/platform") < lines.index("/stacks/ledger/prod.yaml @acme/ledger")
+
+
+def test_codeowners_check_fails_when_an_owner_changed(platform_repo: Path, capsys):
+    assert main(["--repo", str(platform_repo), "codeowners"]) == 0
+    assert main(["--repo", str(platform_repo), "codeowners", "--check"]) == 0
+    _edit(platform_repo, "stacks/ledger/dev.yaml", 'owners: ["@acme/ledger"]', 'owners: ["@acme/ledger-core"]')
+    before = (platform_repo / ".github/CODEOWNERS").read_text()
+    assert main(["--repo", str(platform_repo), "codeowners", "--check"]) == 1
+    assert ".github/CODEOWNERS:1:1: out of date" in capsys.readouterr().err
+    assert (platform_repo / ".github/CODEOWNERS").read_text() == before  # --check changes nothing
+    assert main(["--repo", str(platform_repo), "codeowners"]) == 0
+    assert "/stacks/ledger/dev.yaml @acme/ledger-core" in (platform_repo / ".github/CODEOWNERS").read_text()
+
+
+def test_codeowners_refuses_a_stack_file_without_valid_owners(platform_repo: Path, capsys):
+    _edit(platform_repo, "stacks/ledger/dev.yaml", 'owners: ["@acme/ledger"]', "owners: []")
+    assert main(["--repo", str(platform_repo), "codeowners"]) == 1
+    assert "stacks/ledger/dev.yaml:4:" in capsys.readouterr().err
+
+
+def test_direct_owner_may_change_their_stack(repo: Path, github: FakeServices):
+    _edit(repo, "stacks/payments/staging.yaml", 'cpu: "8"', 'cpu: "6"')
+    commit(repo)
+    assert _validate_as(repo, "jdoe") == 0
+
+
+def test_team_member_may_change_their_stack(repo: Path, github: FakeServices):
+    _edit(repo, "stacks/ledger/dev.yaml", 'cpu: "4"', 'cpu: "3"')
+    commit(repo)
+    assert _validate_as(repo, "lena") == 0
+    assert any(r["path"] == "/orgs/acme/teams/ledger/memberships/lena" for r in github.requests)
+
+
+def test_other_team_may_not_change_a_stack_and_the_error_names_file_line_and_owners(repo: Path,
+                                                                                     github: FakeServices, capsys):
+    _edit(repo, "stacks/ledger/dev.yaml", 'cpu: "4"', 'cpu: "3"')
+    commit(repo)
+    assert _validate_as(repo, "paul") == 1
+    out = capsys.readouterr().out
+    assert "stacks/ledger/dev.yaml:4:1: owners: @paul may not change this file: it is owned by @acme/ledger" in out
+
+
+def test_adding_yourself_to_owners_does_not_grant_the_change(repo: Path, github: FakeServices, capsys):
+    _edit(repo, "stacks/ledger/prod.yaml", 'owners: ["@acme/ledger"]', 'owners: ["@acme/ledger", "@paul"]')
+    commit(repo)
+    assert _validate_as(repo, "paul") == 1
+    assert "owners at main" in capsys.readouterr().out
+
+
+def test_platform_team_may_change_anything(repo: Path, github: FakeServices):
+    _edit(repo, "stacks/ledger/prod.yaml", 'cpu: "16"', 'cpu: "12"')
+    _edit(repo, "policy.yaml", "monthlyBudget: 500", "monthlyBudget: 600")
+    commit(repo)
+    assert _validate_as(repo, "pat") == 0
+
+
+def test_a_team_may_not_change_platform_files(repo: Path, github: FakeServices, capsys):
+    _edit(repo, "policy.yaml", "monthlyBudget: 500", "monthlyBudget: 50000")
+    commit(repo)
+    assert _validate_as(repo, "lena") == 1
+    assert "policy.yaml:1:1: @lena may not change this file: it belongs to the platform team" in capsys.readouterr().out
+
+
+def test_new_environment_goes_to_the_teams_owners_and_a_new_team_to_the_platform(repo: Path, github: FakeServices,
+                                                                                 capsys):
+    staging = (repo / "stacks/ledger/dev.yaml").read_text().replace("environment: dev", "environment: staging")
+    (repo / "stacks/ledger/staging.yaml").write_text(staging)
+    commit(repo)
+    assert _validate_as(repo, "lena") == 0
+    assert main(["--repo", str(repo), "new-team", "billing", "--env", "dev", "--owner", "@lena"]) == 0
+    commit(repo)
+    assert _validate_as(repo, "lena") == 1
+    out = capsys.readouterr().out
+    assert "a new team 'billing': onboarding a team is the platform team's call" in out
+    assert ".github/CODEOWNERS:1:1: @lena may not change this file" in out
+
+
+def test_team_membership_without_a_token_fails_closed(repo: Path, monkeypatch, capsys):
+    monkeypatch.delenv("GITHUB_TOKEN", raising=False)
+    monkeypatch.delenv("SHIPYARD_GITHUB_TOKEN", raising=False)
+    _edit(repo, "stacks/ledger/dev.yaml", 'cpu: "4"', 'cpu: "3"')
+    commit(repo)
+    assert _validate_as(repo, "lena") == 1
+    assert "cannot tell whether @lena is in @acme/platform" in capsys.readouterr().err
+
+
+def test_author_needs_a_base(platform_repo: Path, capsys):
+    assert main(["--repo", str(platform_repo), "validate", "--author", "lena"]) == 1
+    assert "--author needs --changed-since" in capsys.readouterr().err
+
+
+def test_committed_codeowners_is_current():
+    root = Path(__file__).resolve().parents[2]
+    assert main(["--repo", str(root), "codeowners", "--check"]) == 0
