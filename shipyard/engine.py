@@ -15,6 +15,7 @@ from __future__ import annotations
 import contextlib
 import json
 import os
+import re
 import runpy
 import secrets
 import subprocess
@@ -25,7 +26,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from shipyard.errors import ConcurrentUpdateError, EngineError, InvalidInputError
+from shipyard.errors import ConcurrentUpdateError, EngineError, InvalidInputError, ToolError
 from shipyard.paths import shipyard_home
 from shipyard.repo import Repo
 from shipyard.tools import Toolchain
@@ -106,6 +107,8 @@ class Engine:
             # Git is the source of truth: when someone took over a field Shipyard sets (kubectl scale,
             # edit, patch), the next apply takes it back instead of failing on a field-manager conflict.
             "PULUMI_K8S_ENABLE_PATCH_FORCE": "true",
+            # The Python the policy pack's analyzer shim runs the pack with (its own virtual environment).
+            "SHIPYARD_POLICY_PYTHON": str(_policy_python()),
         }
         return env
 
@@ -147,22 +150,32 @@ class Engine:
 
     # -- operations -------------------------------------------------------------------------------
     def preview(self, name: str, on_output: Log | None = None) -> Outcome:
-        with self._stack(name) as stack:
+        """What an up would change. The policy pack (`policies/`) checks every resource; a violation is an
+        `EngineError` listing each one."""
+        with self._stack(name) as stack, _Guardrails(self.root, self.home, name, "preview") as guard:
             events = _EventCollector()
-            result = self._call(name, lambda: stack.preview(on_output=on_output or self._out, on_event=events,
-                                                            diff=False, color="never"))
+            result = self._call(name, lambda: stack.preview(on_output=on_output or self._out,
+                                                            on_event=guard.watch(events), diff=False,
+                                                            color="never", **guard.options), guard)
             return Outcome(name, "preview", events.changes(), _summary(result.change_summary))
 
-    def up(self, name: str, on_output: Log | None = None) -> Outcome:
+    def up(self, name: str, on_output: Log | None = None, allow_destroy: bool = False) -> Outcome:
         """Apply Git's desired state. Refreshes first, so out-of-band changes and the leftovers of a failed
         run are reconciled instead of being trusted from stale state; Kubernetes objects changed in ways
-        the engine's own diff cannot see are re-applied first (`repair_drift`)."""
+        the engine's own diff cannot see are re-applied first (`repair_drift`). The policy pack checks every
+        resource before it is changed, as in `preview`.
+
+        `allow_destroy` (the platform team's approval) lifts `protect` from the stack's resources for this
+        update, so an approved replacement or deletion can happen; every resource the program still
+        declares is protected again by the same update (its goal state says so)."""
         self._validate(name)
         self.repair_drift(name, on_output)
-        with self._stack(name) as stack:
+        if allow_destroy:
+            self._unprotect(name, on_output)
+        with self._stack(name) as stack, _Guardrails(self.root, self.home, name, "up") as guard:
             events = _EventCollector()
-            result = self._call(name, lambda: stack.up(on_output=on_output or self._out, on_event=events,
-                                                       color="never", refresh=True))
+            result = self._call(name, lambda: stack.up(on_output=on_output or self._out, on_event=guard.watch(events),
+                                                       color="never", refresh=True, **guard.options), guard)
             return Outcome(name, "up", events.changes(), _summary(result.summary.resource_changes))
 
     def refresh_preview(self, name: str, on_output: Log | None = None) -> Outcome:
@@ -225,6 +238,9 @@ class Engine:
             return Outcome(name, "refresh", events.changes(), _summary(result.summary.resource_changes))
 
     def destroy(self, name: str, on_output: Log | None = None) -> Outcome:
+        """Delete every resource of the stack. Callers confirm first (the CLI asks for --yes, and for a prod
+        stack its name typed): protected resources are unprotected, or the engine would refuse them."""
+        self._unprotect(name, on_output)
         with self._stack(name, validate=False) as stack:
             events = _EventCollector()
             result = self._call(name, lambda: stack.destroy(on_output=on_output or self._out, on_event=events,
@@ -235,6 +251,21 @@ class Engine:
         """Stack outputs; secret ones stay masked."""
         with self._stack(name, validate=False) as stack:
             return {k: ("[secret]" if v.secret else v.value) for k, v in self._call(name, stack.outputs).items()}
+
+    def _unprotect(self, name: str, on_output: Log | None = None) -> None:
+        """Clear `protect` in the stack's state (export, edit, import: what `pulumi state unprotect --all`
+        does, through the Automation API)."""
+        with self._stack(name, validate=False) as stack:
+            exported = self._call(name, stack.export_stack)
+            resources = exported.deployment.get("resources") or []
+            protected = [r for r in resources if r.get("protect")]
+            if not protected:
+                return
+            for resource in protected:
+                resource["protect"] = False
+            (on_output or self._out)(f"approved: lifting protection from {len(protected)} resource(s) for this "
+                                     "update")
+            self._call(name, lambda: stack.import_stack(exported))
 
     # -- plumbing ---------------------------------------------------------------------------------
     def _out(self, line: str) -> None:
@@ -278,12 +309,16 @@ class Engine:
             self._command = auto.PulumiCommand(root=str(binary.parent.parent))
         return self._command
 
-    def _call(self, name: str, fn: Callable[[], Any]) -> Any:
+    def _call(self, name: str, fn: Callable[[], Any], guard: _Guardrails | None = None) -> Any:
+        """Run one Automation API call; its failures become `ShipyardError`s. With `guard`, policy violations
+        the engine reported are the error (listed one by one), not the engine's summary of them."""
         from pulumi import automation as auto
 
         try:
-            return fn()
+            result = fn()
         except auto.CommandError as exc:
+            if guard is not None and guard.violations:
+                raise guard.error() from None
             text = str(exc)
             if isinstance(exc, auto.ConcurrentUpdateError) or "the stack is currently locked by" in text:
                 holder = next((line.split("created by", 1)[1].strip() for line in text.splitlines()
@@ -292,6 +327,9 @@ class Engine:
                 raise ConcurrentUpdateError(f"stack '{name}' is being updated by someone else right now{who}; "
                                             "wait for that update to finish, or use --wait") from None
             raise EngineError(_explain(name, text)) from None
+        if guard is not None and guard.violations:
+            raise guard.error()
+        return result
 
 
 def _inline_program(root: Path) -> Callable[[], None]:
@@ -400,6 +438,10 @@ def _explain(stack: str, message: str) -> str:
         hint = ("\nhint: a provider plugin is missing and plugins are never downloaded here; "
                 "`shipyard tools install` builds the Kubernetes provider. The AWS provider cannot be built on "
                 "this machine, so eks stacks only preview offline (`shipyard preview --offline`).")
+    elif _POLICY_PACK_FAILED.search(message):
+        hint = (f"\nhint: the policy pack ({_POLICY_PACK_DIR}/) could not run; `bin/install` (re)creates its "
+                "virtual environment (policies/requirements.lock), or set SHIPYARD_POLICY_PYTHON to a Python "
+                "that has it.")
     # Keep the engine's own words (its Diagnostics section when there is one), not the Automation API's
     # command-line dump or the progress lines before it.
     lines = [line for line in message.splitlines() if not line.strip().startswith(("code:", "cmd:"))]
@@ -409,3 +451,125 @@ def _explain(stack: str, message: str) -> str:
                    len(lines))
         lines = lines[start + 1:end]
     return f"stack '{stack}': the Pulumi engine failed:\n" + "\n".join(lines).strip() + hint
+
+
+# -- the policy pack ------------------------------------------------------------------------------------
+_POLICY_PACK_DIR = "policies"
+"""The policy pack run on every preview and up (`PulumiPolicy.yaml`; pack `shipyard-guardrails`)."""
+_POLICY_ANALYZER = "bin/pulumi-analyzer-policy-python"
+"""What the engine is given as the pack. The CLI runs a pack *directory* through its language host, and
+`pulumi-language-python` cannot be built here; an executable file it starts directly as an analyzer plugin.
+This shim runs the pack's `__main__.py`, which serves the analyzer itself."""
+_COLOR_TAG = re.compile(r"<\{%[^%]*%\}>")
+_POLICY_PACK_FAILED = re.compile(r'pulumi-analyzer-policy-python:|policy pack "[^"]*" failed to start|'
+                                 r"could not start policy pack|validating policy config")
+
+
+def _policy_python() -> Path:
+    """The Python of the policy pack's virtual environment (bin/_env installs it): SHIPYARD_POLICY_PYTHON,
+    else `$SHIPYARD_POLICY_VENV/bin/python`, else the default venv's."""
+    if os.environ.get("SHIPYARD_POLICY_PYTHON"):
+        return Path(os.environ["SHIPYARD_POLICY_PYTHON"])
+    venv = os.environ.get("SHIPYARD_POLICY_VENV") or Path.home() / ".cache" / "shipyard" / "policy-venv"
+    return Path(venv) / "bin" / "python"
+
+
+def _policy_config(root: Path, name: str) -> dict[str, dict[str, Any]]:
+    """What the policy pack needs to know about the stack, keyed by policy name (see policies/__main__.py;
+    each property is required there, so a name out of step fails the run instead of skipping a rule)."""
+    from shipyard.validation import load_catalog, parse_stack_file
+
+    repo = Repo(root)
+    loaded = load_catalog(root)
+    stack, problems = parse_stack_file(repo.stack(name).path, root, loaded.catalog, repo.local_kubernetes_minor)
+    if stack is None or loaded.catalog is None:
+        raise InvalidInputError(loaded.diagnostics + problems)
+    # Whichever catalog add-on deploys the ingress-nginx chart owns the cluster's LoadBalancer Services.
+    ingress = sorted({entry.namespace for entry in loaded.catalog.addons.values() if entry.chart == "ingress-nginx"})
+    return {
+        "eks-private-endpoint-in-prod": {"environment": stack.environment},
+        "aws-team-environment-tags": {"team": stack.team, "environment": stack.environment},
+        "load-balancer-only-in-ingress-namespace": {"allowedNamespaces": ingress},
+        "no-privileged-containers-in-team-namespaces": {"teamNamespaces": sorted(ns.name for ns in stack.namespaces)},
+    }
+
+
+@dataclass(frozen=True)
+class _Violation:
+    policy: str
+    resource_type: str
+    resource_name: str
+    message: str
+    fix: str
+
+    def as_text(self) -> str:
+        resource = f"{self.resource_type} '{self.resource_name}'" if self.resource_type else "the stack"
+        lines = [f"  - {self.policy}: {resource}", f"    {self.message}"]
+        if self.fix:
+            lines.append(f"    fix: {self.fix}")
+        return "\n".join(lines)
+
+
+class _Guardrails:
+    """The policy pack for one preview or up of one stack: its config file (mode 0600 under
+    `$SHIPYARD_HOME/tmp`, removed afterwards), the CLI options naming both, and the mandatory violations
+    the engine reported as structured events.
+
+    A repository without `policies/PulumiPolicy.yaml` runs without a pack (`options` is empty)."""
+
+    def __init__(self, root: Path, home: Path, stack: str, operation: str) -> None:
+        self.pack = root / _POLICY_PACK_DIR
+        self.analyzer = self.pack / _POLICY_ANALYZER
+        self.root, self.home, self.stack, self.operation = root, home, stack, operation
+        self.options: dict[str, list[str]] = {}
+        self.violations: list[_Violation] = []
+        self._config: Path | None = None
+
+    def __enter__(self) -> _Guardrails:
+        if not (self.pack / "PulumiPolicy.yaml").is_file():
+            return self
+        python = _policy_python()
+        if not (python.is_file() and os.access(python, os.X_OK)):
+            raise ToolError(f"the policy pack's Python environment is missing ({python}); run bin/install to create "
+                            f"it from {_POLICY_PACK_DIR}/requirements.lock, or set SHIPYARD_POLICY_PYTHON")
+        config = _policy_config(self.root, self.stack)
+        scratch = self.home / "tmp"
+        scratch.mkdir(parents=True, exist_ok=True)
+        self._config = scratch / f"policy-config-{self.stack}-{os.getpid()}-{threading.get_ident()}.json"
+        fd = os.open(self._config, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+        with os.fdopen(fd, "w") as handle:
+            json.dump(config, handle, sort_keys=True)
+        self.options = {"policy_packs": [str(self.analyzer)], "policy_pack_configs": [str(self._config)]}
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        if self._config is not None:
+            self._config.unlink(missing_ok=True)
+
+    def watch(self, inner: Callable[[Any], None]) -> Callable[[Any], None]:
+        """An `on_event` callback recording mandatory policy violations, then passing every event on."""
+
+        def on_event(event: Any) -> None:
+            policy = getattr(event, "policy_event", None)
+            if policy is not None and str(policy.enforcement_level).lower() == "mandatory":
+                self._record(policy)
+            inner(event)
+
+        return on_event
+
+    def _record(self, event: Any) -> None:
+        urn = event.resource_urn or ""
+        resource_type = urn.split("::")[2].rsplit("$", 1)[-1] if urn.count("::") >= 3 else ""
+        # The pack's message is its policy's description ("<rule>. Fix: <how>"), then the detail.
+        description, _, detail = _COLOR_TAG.sub("", event.message).strip().partition("\n")
+        rule, _, fix = description.partition(" Fix: ")
+        violation = _Violation(event.policy_name, resource_type, urn.rsplit("::", 1)[-1] if urn else "",
+                               detail.strip() or rule.strip(), fix.strip())
+        if violation not in self.violations:
+            self.violations.append(violation)
+
+    def error(self) -> EngineError:
+        stopped = ("nothing was changed" if self.operation == "preview"
+                   else "the update stopped at the refused resource; resources before it may already have changed")
+        head = (f"stack '{self.stack}': {len(self.violations)} policy violation(s) ({_POLICY_PACK_DIR}/); {stopped}:")
+        return EngineError("\n".join([head] + [v.as_text() for v in self.violations]))

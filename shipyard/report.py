@@ -6,6 +6,7 @@ import json
 from typing import Any
 
 from shipyard.cost import cost_cell
+from shipyard.guard import APPROVAL_LABEL, Destruction
 from shipyard.runner import StackReport
 
 MAX_MARKDOWN = 60_000
@@ -45,10 +46,17 @@ def _details(report: StackReport, source_label: bool = False) -> str:
 
 
 def preview_markdown(reports: list[StackReport], title: str = "Shipyard preview", json_name: str = "preview.json",
-                     limit: int = MAX_MARKDOWN) -> str:
-    """The PR comment: a summary table first, each stack's details collapsed; never over `limit` chars."""
-    head = [COMMENT_MARKER, f"## {title}", "",
-            f"Overall risk: **{RISK_BADGE[_overall([r.risk for r in reports])]}** · {len(reports)} stack(s)", "",
+                     limit: int = MAX_MARKDOWN, destroys: list[Destruction] | None = None,
+                     approved: bool = False) -> str:
+    """The PR comment: a summary table first, each stack's details collapsed; never over `limit` chars.
+    Production destruction comes first of all: blocked (needs the label) or approved."""
+    head = [COMMENT_MARKER, f"## {title}", ""]
+    if destroys:
+        state = ("✅ **Approved** (label `" + APPROVAL_LABEL + "`): this change destroys production"
+                 if approved else "⛔ **Blocked: this change destroys production.** It needs the platform team's "
+                 "label `" + APPROVAL_LABEL + "`")
+        head += [state, ""] + [f"- `{_cell(d.stack)}`: {_cell(d.what)}" for d in destroys[:50]] + [""]
+    head += [f"Overall risk: **{RISK_BADGE[_overall([r.risk for r in reports])]}** · {len(reports)} stack(s)", "",
             "| stack | risk | create | update | replace | delete | est. monthly cost (change) | |",
             "|---|---|---:|---:|---:|---:|---:|---|"]
     for report in reports:

@@ -77,7 +77,8 @@ class StackReport:
 Log = Callable[[str], None]
 
 
-def _run_one(root: str, operation: str, stack: str, wait: bool, prefix: bool) -> StackReport:
+def _run_one(root: str, operation: str, stack: str, wait: bool, prefix: bool,
+             options: dict[str, Any] | None = None) -> StackReport:
     """One stack, one operation; never raises (errors are part of the report)."""
     def log(line: str) -> None:
         print(f"[{stack}] {line}" if prefix else line, file=sys.stderr, flush=True)
@@ -91,7 +92,7 @@ def _run_one(root: str, operation: str, stack: str, wait: bool, prefix: bool) ->
                 return _drift(engine, stack, started)
             # Read before the operation: after an `up` the output already holds the new estimate.
             previous = engine.outputs(stack).get(COST_OUTPUT) if operation in COSTED else None
-            outcome: Outcome = getattr(engine, operation)(stack)
+            outcome: Outcome = getattr(engine, operation)(stack, **(options or {}))
             extra = {"cost": _cost(engine, stack, previous)} if operation in COSTED else {}
             return StackReport(stack, operation, outcome.changes, outcome.summary,
                                seconds=time.monotonic() - started, extra=extra)
@@ -136,8 +137,9 @@ def _drift(engine: Engine, stack: str, started: float) -> StackReport:
 
 
 def run_stacks(root: Path, operation: str, stacks: list[str], parallel: int = 1, wait: bool = False,
-               log: Log | None = None) -> list[StackReport]:
-    """`operation` (preview, up, refresh_preview...) on each stack; reports in the order given."""
+               log: Log | None = None, options: dict[str, Any] | None = None) -> list[StackReport]:
+    """`operation` (preview, up, refresh_preview...) on each stack, with keyword `options` for the engine
+    method; reports in the order given."""
     log = log or (lambda line: print(line, file=sys.stderr, flush=True))
     if not stacks:
         return []
@@ -146,13 +148,14 @@ def run_stacks(root: Path, operation: str, stacks: list[str], parallel: int = 1,
         reports = []
         for stack in stacks:
             log(f"==> {operation.replace('_', ' ')} {stack}")
-            reports.append(_run_one(str(root), operation, stack, wait, prefix=False))
+            reports.append(_run_one(str(root), operation, stack, wait, prefix=False, options=options))
         return reports
     log(f"==> {operation.replace('_', ' ')} of {len(stacks)} stacks, {parallel} at a time")
     by_stack: dict[str, StackReport] = {}
     with ProcessPoolExecutor(max_workers=min(parallel, len(stacks)),
                              mp_context=multiprocessing.get_context("spawn")) as pool:
-        futures = {pool.submit(_run_one, str(root), operation, stack, wait, True): stack for stack in stacks}
+        futures = {pool.submit(_run_one, str(root), operation, stack, wait, True, options): stack
+                   for stack in stacks}
         for future in as_completed(futures):
             report = future.result()
             by_stack[report.stack] = report

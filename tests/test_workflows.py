@@ -45,6 +45,23 @@ def test_preview_is_per_pull_request_and_forks_get_no_secrets():
     assert secret_steps and all(s["if"].startswith("env.TRUSTED == 'true'") for s in secret_steps)
     assert any("--format github" in s.get("run", "") for s in steps)
     assert any("upload-artifact" in s.get("uses", "") for s in steps)
+    triggers = wf[True] if True in wf else wf["on"]
+    assert list(triggers) == ["pull_request"]  # never pull_request_target: fork code must not see secrets
+    untrusted = [s for s in steps if s.get("if", "").startswith("env.TRUSTED != 'true'")]
+    assert any("--author" in s["run"] and "--changed-since" in s["run"] for s in untrusted)
+    assert any("preview --offline" in s["run"] for s in untrusted)
+    assert all("secrets." not in str(s) for s in untrusted)
+
+
+def test_preview_checks_ownership_and_passes_the_destroy_approval_label():
+    wf = _load("preview.yml")
+    job = wf["jobs"]["preview"]
+    assert job["env"]["AUTHOR"] == "${{ github.event.pull_request.user.login }}"
+    assert "shipyard:allow-destroy" in job["env"]["ALLOW_DESTROY"]
+    runs = " ".join(s.get("run", "") for s in job["steps"])
+    assert "codeowners --check" in runs and "--allow-destroy" in runs
+    deploy = _load("deploy.yml")["jobs"]["deploy"]["steps"]
+    assert any("--allow-destroy" in s.get("run", "") for s in deploy)
 
 
 def test_deploy_never_cancels_a_running_apply_and_gates_prod():

@@ -17,12 +17,16 @@ from shipyard.errors import ShipyardError
 @click.option("--wait", is_flag=True, help="When someone else is updating a stack, retry with backoff "
                                            "(up to 15 minutes) instead of failing.")
 @click.option("--json", "json_file", type=click.Path(dir_okay=False), help="Write what changed as JSON here.")
+@click.option("--allow-destroy", is_flag=True, help="The platform team approved destroying production: replace or "
+                                                    "delete protected prod clusters, node groups and namespaces.")
 @click.pass_obj
 def up(obj, stacks: tuple[str, ...], all_stacks: bool, changed_since: str | None, parallel: int, wait: bool,
-       json_file: str | None) -> int:
+       json_file: str | None, allow_destroy: bool) -> int:
     """Apply stacks with the real engine; creates each Pulumi stack on first use.
 
-    Every selected stack file is validated first: if any is invalid, nothing is applied. A stack
+    Every selected stack file is validated first: if any is invalid, nothing is applied. Production
+    stacks are previewed first: if the change would replace or delete a prod cluster, node group or
+    namespace, nothing is applied unless --allow-destroy is given. A stack
     whose file was deleted is never destroyed here (that takes `shipyard destroy STACK --yes`).
     Exit 0 on success, 1 when anything failed.
     """
@@ -47,7 +51,17 @@ def up(obj, stacks: tuple[str, ...], all_stacks: bool, changed_since: str | None
     if not names:
         click.echo("no stacks to apply", err=True)
         return 0
-    reports = run_stacks(repo.root, "up", names, parallel=parallel, wait=wait)
+    from shipyard.guard import blocked_message, destructions, is_prod
+
+    prod = [name for name in names if is_prod(name)]
+    if prod and not allow_destroy:
+        # Look before applying anything: an apply is not something to stop half-way.
+        click.echo(f"==> checking {len(prod)} production stack(s) for destruction before applying", err=True)
+        found = destructions(run_stacks(repo.root, "preview", prod, parallel=parallel, wait=wait), [])
+        if found:
+            raise ShipyardError(blocked_message(found))
+    reports = run_stacks(repo.root, "up", names, parallel=parallel, wait=wait,
+                         options={"allow_destroy": True} if allow_destroy else None)
     for report in reports:
         print_changes(report.stack, report.changes, "changed", error=report.error, cost=report.extra.get("cost"))
     if json_file:

@@ -21,37 +21,59 @@ from shipyard.cli.selection import select_stacks, selection_options
               help="Machine-readable JSON, to FILE or (bare --json) to stdout.")
 @click.option("--markdown", "markdown_out", type=click.Path(dir_okay=False), help="Write the PR comment here.")
 @click.option("--detailed-exitcode", is_flag=True, help="Exit 2 when any stack would change.")
+@click.option("--allow-destroy", is_flag=True, help="The platform team approved destroying production (the pull "
+                                                    "request's 'shipyard:allow-destroy' label).")
 @click.pass_obj
 def command(obj, stacks: tuple[str, ...], all_stacks: bool, changed_since: str | None, offline: bool, parallel: int,
-            json_out: str | None, markdown_out: str | None, detailed_exitcode: bool) -> int:
+            json_out: str | None, markdown_out: str | None, detailed_exitcode: bool, allow_destroy: bool) -> int:
     """Preview what stacks would change, with the real engine (or --offline under mocks).
 
     Reports every resource to create, update, replace or delete with the property paths that change,
     and a risk level per stack: high (a cluster, node group, network or namespace replaced or deleted),
     medium (an add-on's chart version changes), low (anything else).
-    Exit 0 ok, 1 when a preview failed, 2 with --detailed-exitcode when anything would change.
+    A change that replaces or deletes a prod cluster, node group or namespace, or deletes a prod stack
+    file, fails unless --allow-destroy (the platform team's approval) is given.
+    Exit 0 ok, 1 when a preview failed or production would be destroyed without approval, 2 with
+    --detailed-exitcode when anything would change.
     """
     stacks, json_out = _bare_json_flag(obj, stacks, json_out, all_stacks or changed_since is not None)
     names, decommissioned = select_stacks(obj, stacks, all_stacks, changed_since)
     if offline:
         return _offline(obj, tuple(names), json_out)
+    from shipyard.guard import blocked_message, destructions, is_protection_error
     from shipyard.report import dumps, preview_json, preview_markdown
     from shipyard.runner import run_stacks
 
     reports = run_stacks(obj.repo.root, "preview", names, parallel=parallel)
+    found = destructions(reports, decommissioned)
+    if found and allow_destroy:
+        # Approved: a protected resource stops the engine's preview at that step; that is the expected
+        # outcome here, not a failure (the `up` lifts the protection for exactly this change).
+        approved = {d.stack for d in found}
+        for report in reports:
+            if report.stack in approved and is_protection_error(report.error):
+                report.extra["approved_destroy"] = report.error
+                report.error = None
     data = preview_json(reports)
     data["decommissioned"] = decommissioned
+    data["destroys_production"] = [d.as_json() for d in found]
+    data["blocked"] = bool(found) and not allow_destroy
     if json_out:
         _write(json_out, dumps(data))
     if markdown_out:
         _write(markdown_out, preview_markdown(reports, json_name=json_out if json_out not in (None, "-")
-                                              else "preview.json"))
+                                              else "preview.json", destroys=found, approved=allow_destroy))
     if json_out != "-":
         for report in reports:
             print_changes(report.stack, report.changes, "would change", risk=report.risk, error=report.error,
                           cost=report.extra.get("cost"))
         for name in decommissioned:
             click.echo(f"{name}: stack file deleted — NOT destroyed; that takes `shipyard destroy {name} --yes`")
+    if found and not allow_destroy:
+        click.echo(f"error: {blocked_message(found)}", err=True)
+        return 1
+    if found:
+        click.echo(f"approved by --allow-destroy: {len(found)} production destruction(s)", err=True)
     if any(r.error for r in reports):
         return 1
     return 2 if detailed_exitcode and (any(r.changes for r in reports) or decommissioned) else 0

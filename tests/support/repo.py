@@ -7,7 +7,7 @@ from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[2]
 PARTS = ("Pulumi.yaml", "__main__.py", "components", "addons", "stacks", "tools.toml", "shipyard", "pyproject.toml",
-         "policy.yaml", "pricing")
+         "policy.yaml", "pricing", "policies")
 
 
 def copy_platform(root: Path, parts: tuple[str, ...] = PARTS) -> Path:

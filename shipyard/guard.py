@@ -1,0 +1,70 @@
+"""Deletion protection: what in a set of previews would destroy production, and whether that is approved.
+
+Destroying production takes an explicit, separate approval: in a pull request, a label only the platform
+team may set (`shipyard:allow-destroy`), which the workflows turn into `--allow-destroy`. Without it, a
+change that replaces or deletes a prod cluster, node group or namespace — or removes a prod stack file —
+fails the workflow. The components also `protect` those resources, so the engine itself refuses such a
+step even if this check were bypassed; `--allow-destroy` is what lifts that protection for one `up`.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from typing import Any
+
+from shipyard.runner import RISKY_OPS, StackReport
+
+APPROVAL_LABEL = "shipyard:allow-destroy"
+PROTECTED_TYPES = frozenset({
+    "shipyard:cluster:Cluster", "aws:eks/cluster:Cluster", "aws:eks/nodeGroup:NodeGroup",
+    "kubernetes:core/v1:Namespace",
+})
+# The engine's words when a step would replace or delete a resource marked `protect`
+# ("... cannot be deleted because it is protected", "... as it is currently marked for protection").
+_PROTECTED_ERROR = re.compile(r"marked for protection|protected resource|because it is protected", re.I)
+_URN = re.compile(r"urn:pulumi:[^\s\"'`]+")
+
+
+def is_prod(stack: str) -> bool:
+    return stack.endswith("-prod")
+
+
+def is_protection_error(text: str | None) -> bool:
+    return bool(text) and _PROTECTED_ERROR.search(text or "") is not None
+
+
+@dataclass(frozen=True)
+class Destruction:
+    """One production resource (or a whole stack) a change would destroy."""
+
+    stack: str
+    what: str
+
+    def as_json(self) -> dict[str, Any]:
+        return {"stack": self.stack, "what": self.what}
+
+
+def destructions(reports: list[StackReport], decommissioned: list[str]) -> list[Destruction]:
+    """Everything in these previews that would destroy production."""
+    found = [Destruction(stack, "the stack file was deleted (decommissioning the whole stack)")
+             for stack in decommissioned if is_prod(stack)]
+    for report in reports:
+        if not is_prod(report.stack):
+            continue
+        for change in report.changes:
+            if change.op in RISKY_OPS and change.type in PROTECTED_TYPES:
+                verb = "delete" if change.op in ("delete", "discard") else "replace"
+                found.append(Destruction(report.stack, f"{verb} {change.type} {change.name}"))
+        if is_protection_error(report.error):
+            # A protected resource stops the preview itself before it lists the step: name it from the error.
+            urns = sorted(set(_URN.findall(report.error))) or ["a protected resource"]
+            found += [Destruction(report.stack, f"replace or delete {urn}") for urn in urns]
+    return found
+
+
+def blocked_message(found: list[Destruction]) -> str:
+    lines = [f"  {d.stack}: {d.what}" for d in found]
+    return ("this change would destroy production resources:\n" + "\n".join(lines) +
+            f"\nIt needs the platform team's approval: the pull request label '{APPROVAL_LABEL}' (the workflows "
+            "then pass --allow-destroy). Nothing was applied.")
