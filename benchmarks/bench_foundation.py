@@ -26,8 +26,8 @@ cluster:
   region: eu-west-1
   kubernetesVersion: "1.34"
   nodeGroups:
-    - {{name: general, instanceType: m6i.large, minSize: 2, desiredSize: 3, maxSize: 6}}
-    - {{name: batch, instanceType: c6i.2xlarge, minSize: 0, desiredSize: 0, maxSize: 10, capacityType: SPOT}}
+    - {{name: general, instanceType: m6i.large, minSize: 2, desiredSize: 3, maxSize: 5}}
+    - {{name: batch, instanceType: m6i.large, minSize: 0, desiredSize: 0, maxSize: 4, capacityType: SPOT}}
 addons:
   bundles: [baseline, observability]
   enable: [external-dns]
@@ -84,9 +84,9 @@ for p in sys.argv[1:]:
 def make_repo(tmp: Path, files: int) -> Path:
     repo = tmp / "repo"
     repo.mkdir()
-    for part in ("Pulumi.yaml", "__main__.py", "tools.toml"):
+    for part in ("Pulumi.yaml", "__main__.py", "tools.toml", "policy.yaml"):
         shutil.copy2(ROOT / part, repo / part)
-    for part in ("components", "addons"):
+    for part in ("components", "addons", "pricing", "policies"):
         shutil.copytree(ROOT / part, repo / part, ignore=shutil.ignore_patterns("__pycache__"))
     envs = ("dev", "staging", "prod")
     for i in range(files):

@@ -71,9 +71,9 @@ def _in_process(repo: Path, base: str, runs: int) -> list[float]:
 
 def build_history(repo: Path, commits: int, stacks: int) -> None:
     """One commit per change, each editing one stack file; the first commit adds everything."""
-    for part in ("Pulumi.yaml", "__main__.py", "tools.toml", "pyproject.toml"):
+    for part in ("Pulumi.yaml", "__main__.py", "tools.toml", "pyproject.toml", "policy.yaml"):
         shutil.copy2(ROOT / part, repo / part)
-    for part in ("components", "addons", "shipyard"):
+    for part in ("components", "addons", "shipyard", "pricing", "policies"):
         shutil.copytree(ROOT / part, repo / part, ignore=shutil.ignore_patterns("__pycache__"))
     subprocess.run(["git", "init", "-q", "-b", "main"], cwd=repo, check=True)
     subprocess.run(["git", "add", "-A"], cwd=repo, check=True)
@@ -143,9 +143,9 @@ def bench_preview(stacks: int, parallel: int) -> None:
     with tempfile.TemporaryDirectory() as tmp:
         repo = Path(tmp) / "repo"
         repo.mkdir()
-        for part in ("Pulumi.yaml", "__main__.py", "tools.toml", "pyproject.toml"):
+        for part in ("Pulumi.yaml", "__main__.py", "tools.toml", "pyproject.toml", "policy.yaml"):
             shutil.copy2(ROOT / part, repo / part)
-        for part in ("components", "addons"):
+        for part in ("components", "addons", "pricing", "policies"):
             shutil.copytree(ROOT / part, repo / part, ignore=shutil.ignore_patterns("__pycache__"))
         addons = ["metrics-server", "external-dns", "cert-manager", "argo-cd", "ingress-nginx",
                   "kube-prometheus-stack"]

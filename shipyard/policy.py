@@ -138,7 +138,8 @@ class Policy(_Model):
                 limit=rules.max_nodes_total, where=where), total))
         if catalog is not None:
             errors += self._required_addons(stack, catalog, rules, where)
-            if prices is not None:
+            if prices is not None and not errors:
+                # Only within the allowed types and regions: an unpriced type is already reported above.
                 errors += self._budget(stack, catalog, prices)
         return errors
 
