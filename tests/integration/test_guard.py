@@ -52,6 +52,9 @@ def test_prod_stack_is_applied_with_protected_namespaces(guard_repo: Path, engin
     assert _shipyard(guard_repo, "up", STACK) == 0
     assert kubectl("get", "namespace", "guard-old", check=False).returncode == 0
     assert _protected(engine, "::guard-tenancy-guard-old-ns")
+    # The estimate the next preview compares against (a local cluster is not billed).
+    assert engine.outputs(STACK)["estimatedMonthlyCost"] == {"monthly": 0, "currency": "USD", "priced": False,
+                                                             "lines": []}
 
 
 def test_removing_a_prod_namespace_is_blocked_in_preview(guard_repo: Path, capsys):

@@ -120,3 +120,18 @@ def test_budget_override_lets_one_stack_spend_more(platform_repo: Path):
                for d in check_stack(platform_repo, stack, repo.local_kubernetes_minor).diagnostics)
     _replace(platform_repo / "policy.yaml", "budgetOverrides: {}", "budgetOverrides: {ledger-dev: 800}")
     assert check_stack(platform_repo, stack, repo.local_kubernetes_minor).diagnostics == []
+
+
+def test_cost_report_compares_with_what_the_last_up_exported(platform_repo: Path):
+    from shipyard.cost import cost_report
+
+    repo = Repo(platform_repo)
+    checked = check_stack(platform_repo, repo.stack("ledger-prod").path, repo.local_kubernetes_minor)
+    cost = estimate(checked.stack, checked.catalog, checked.policy.prices)
+    applied = cost.as_json()  # what __main__.py exports as `estimatedMonthlyCost`
+    assert cost_report(cost, 5000.0, applied)["change"] == 0
+    report = cost_report(cost, 5000.0, {**applied, "monthly": applied["monthly"] - 100})
+    assert (report["previous"], report["change"], report["budget"]) == (applied["monthly"] - 100, 100.0, 5000.0)
+    # Never applied, or applied before estimates existed: no change to show, never a guess.
+    assert cost_report(cost, 5000.0, None)["change"] is None
+    assert cost_report(cost, 5000.0, "[secret]")["previous"] is None
