@@ -2,18 +2,23 @@
 
 from __future__ import annotations
 
+import json
 from dataclasses import dataclass, field
 
 import pulumi
 import pulumi_kubernetes as k8s
 
-from components._common import shipyard_labels
+from components._common import MANAGED_BY_LABEL, TEAM_LABEL, shipyard_labels
 
 # Defaults for containers that declare no requests/limits, so the quota (which counts requests)
 # never rejects a pod just because its author forgot them.
 DEFAULT_REQUEST = {"cpu": "100m", "memory": "128Mi"}
 DEFAULT_LIMIT = {"cpu": "1", "memory": "512Mi"}
 ROLE_FOR = {"admins": "admin", "developers": "edit", "viewers": "view"}
+ENVIRONMENT_LABEL = "shipyard.io/environment"
+# The kinds Shipyard creates in a team namespace, which the team's own groups may not change or delete.
+GUARDED_RESOURCES = (("", "resourcequotas"), ("", "limitranges"), ("networking.k8s.io", "networkpolicies"),
+                     ("rbac.authorization.k8s.io", "rolebindings"))
 
 
 @dataclass(frozen=True)
@@ -33,14 +38,30 @@ class TeamTenancyArgs:
     environment: str
     namespaces: tuple[NamespaceSpec, ...] = field(default_factory=tuple)
     protect: bool = False
-    """Pulumi `protect` on the namespaces (prod): deleting one then needs an explicit unprotect."""
+    """Pulumi `protect` on the namespaces and the tenancy guard (prod): deleting one then needs an explicit
+    unprotect."""
+
+    @property
+    def guarded_groups(self) -> tuple[str, ...]:
+        """Every group the team's namespaces bind, in any role. Kubernetes' reserved `system:` groups
+        (`system:authenticated`, ...) are left out: the platform's own identity is in them too, and the
+        guard must never stop Shipyard itself."""
+        return tuple(sorted({g for spec in self.namespaces for role in ROLE_FOR for g in getattr(spec, role)
+                             if not g.startswith("system:")}))
 
 
 class TeamTenancy(pulumi.ComponentResource):
     """Per namespace: Namespace, ResourceQuota, LimitRange, RoleBindings (admin/edit/view) for the team's
-    groups, and a NetworkPolicy that denies ingress from outside the namespace."""
+    groups, and a NetworkPolicy that denies ingress from outside the namespace.
+
+    Per stack, a tenancy guard (ValidatingAdmissionPolicy + binding): the `edit` and `admin` roles let a
+    team delete its `default-deny-ingress` policy and `admin` rewrite its RoleBindings, so the API server
+    refuses UPDATE and DELETE of those Shipyard-managed objects to the team's groups. Anyone else, the
+    identity that applies Shipyard included, is not matched: `up`, drift repair and `destroy` still work."""
 
     namespaces: dict[str, k8s.core.v1.Namespace]
+    guard: k8s.admissionregistration.v1.ValidatingAdmissionPolicy | None
+    """None when the namespaces bind no (non-`system:`) group: there is nobody to guard against."""
 
     def __init__(self, name: str, args: TeamTenancyArgs, provider: pulumi.ProviderResource,
                  opts: pulumi.ResourceOptions | None = None):
@@ -48,12 +69,56 @@ class TeamTenancy(pulumi.ComponentResource):
         self.namespaces = {}
         for spec in args.namespaces:
             self.namespaces[spec.name] = self._namespace(name, args, spec, provider)
-        self.register_outputs({"namespaces": sorted(self.namespaces)})
+        self.guard = self._guard(name, args, provider) if args.guarded_groups else None
+        self.register_outputs({"namespaces": sorted(self.namespaces),
+                               "guard": self.guard.metadata.name if self.guard else None})
+
+    def _guard(self, name: str, args: TeamTenancyArgs,
+               provider: pulumi.ProviderResource) -> k8s.admissionregistration.v1.ValidatingAdmissionPolicy:
+        # Cluster-scoped, so named per stack: stacks of several teams (or one team's environments) share a cluster.
+        guard_name = f"shipyard-{args.team}-{args.environment}-tenancy-guard"
+        stack_file = f"stacks/{args.team}/{args.environment}.yaml"
+        opts = pulumi.ResourceOptions(parent=self, provider=provider, protect=args.protect)
+        # Group names are validated (no quotes or backslashes), so a JSON list is a valid CEL list literal.
+        groups = json.dumps(list(args.guarded_groups))
+        policy = k8s.admissionregistration.v1.ValidatingAdmissionPolicy(
+            f"{name}-guard",
+            metadata={"name": guard_name, "labels": shipyard_labels(args.team)},
+            spec={
+                "failurePolicy": "Fail",
+                "matchConstraints": {
+                    # Only this stack's namespaces, and only the objects Shipyard put there (for an UPDATE,
+                    # the old object counts too: taking the label off is refused like any other change).
+                    "namespaceSelector": {"matchLabels": {TEAM_LABEL: args.team,
+                                                          ENVIRONMENT_LABEL: args.environment}},
+                    "objectSelector": {"matchLabels": {MANAGED_BY_LABEL: "shipyard", TEAM_LABEL: args.team}},
+                    "resourceRules": [{"apiGroups": [group], "apiVersions": ["*"], "resources": [resource],
+                                       "operations": ["UPDATE", "DELETE"]}
+                                      for group, resource in GUARDED_RESOURCES],
+                },
+                # Requests of the team's groups only: the platform's identity never reaches the validation.
+                "matchConditions": [{"name": "requested-by-team-group",
+                                     "expression": f"request.userInfo.groups.exists(g, g in {groups})"}],
+                "validations": [{
+                    "expression": "false",
+                    "reason": "Forbidden",
+                    "message": f"managed by Shipyard: change {stack_file} or ask the platform team",
+                    "messageExpression": (f"request.kind.kind + ' ' + request.name + ' is managed by Shipyard; "
+                                          f"to change it, change {stack_file} or ask the platform team'"),
+                }],
+            },
+            opts=opts)
+        k8s.admissionregistration.v1.ValidatingAdmissionPolicyBinding(
+            f"{name}-guard-binding",
+            metadata={"name": guard_name, "labels": shipyard_labels(args.team)},
+            spec={"policyName": policy.metadata.name, "validationActions": ["Deny"]},
+            opts=opts)
+        return policy
 
     def _namespace(self, name: str, args: TeamTenancyArgs, spec: NamespaceSpec,
                    provider: pulumi.ProviderResource) -> k8s.core.v1.Namespace:
         base = f"{name}-{spec.name}"
-        labels = shipyard_labels(args.team, {"shipyard.io/environment": args.environment,
+        labels = shipyard_labels(args.team, {ENVIRONMENT_LABEL: args.environment,
                                              # Pod Security Admission: no privileged pods in team namespaces.
                                              "pod-security.kubernetes.io/enforce": "baseline"})
         child = pulumi.ResourceOptions(parent=self, provider=provider)
