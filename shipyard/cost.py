@@ -155,6 +155,21 @@ def cost_report(current: CostEstimate, budget: float | None, previous: Any) -> d
             "change": None if before is None else round(current.monthly - before, 2)}
 
 
+def stack_cost(root: Path, stack: str, previous: Any = None) -> dict[str, Any] | None:
+    """The `cost` block for stack `stack` of the repository at `root`: its file's estimate, its budget and the
+    change against `previous` (the last applied estimate). None when the file does not validate: a number
+    is never guessed from an invalid file (validation reports why)."""
+    from shipyard.repo import Repo
+    from shipyard.validation import check_stack
+
+    repo = Repo(root)
+    checked = check_stack(root, repo.stack(stack).path, repo.local_kubernetes_minor)
+    rules, prices = checked.policy.policy, checked.policy.prices
+    if checked.stack is None or checked.catalog is None or rules is None or prices is None:
+        return None
+    return cost_report(estimate(checked.stack, checked.catalog, prices), rules.budget_for(checked.stack), previous)
+
+
 def cost_cell(cost: dict[str, Any] | None) -> str:
     """`444.16 USD (+12.00)` for tables; `—` when unknown, `not billed` for local/existing clusters."""
     if not cost:

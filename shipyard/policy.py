@@ -188,5 +188,10 @@ class Policy(_Model):
 
 def describe(cost: CostEstimate) -> str:
     """One line: the biggest items first."""
-    parts = sorted(cost.lines, key=lambda line: -line.monthly)
-    return ", ".join(f"{line.item} {money(line.monthly, cost.currency)}" for line in parts)
+    return describe_lines(cost.as_json())
+
+
+def describe_lines(cost: dict[str, Any]) -> str:
+    """`describe` for the JSON form of an estimate (what reports carry)."""
+    parts = sorted(cost["lines"], key=lambda line: -line["monthly"])
+    return ", ".join(f"{line['item']} {money(line['monthly'], cost['currency'])}" for line in parts)

@@ -17,7 +17,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from shipyard.cost import COST_OUTPUT, cost_report, estimate
+from shipyard.cost import COST_OUTPUT, stack_cost
 from shipyard.engine import Engine, Outcome, ResourceChange
 from shipyard.errors import ConcurrentUpdateError, InvalidInputError, ShipyardError
 
@@ -93,7 +93,7 @@ def _run_one(root: str, operation: str, stack: str, wait: bool, prefix: bool,
             # Read before the operation: after an `up` the output already holds the new estimate.
             previous = engine.outputs(stack).get(COST_OUTPUT) if operation in COSTED else None
             outcome: Outcome = getattr(engine, operation)(stack, **(options or {}))
-            extra = {"cost": _cost(engine, stack, previous)} if operation in COSTED else {}
+            extra = {"cost": stack_cost(engine.root, stack, previous)} if operation in COSTED else {}
             return StackReport(stack, operation, outcome.changes, outcome.summary,
                                seconds=time.monotonic() - started, extra=extra)
         except ConcurrentUpdateError as exc:
@@ -108,18 +108,6 @@ def _run_one(root: str, operation: str, stack: str, wait: bool, prefix: bool,
         except ShipyardError as exc:
             return StackReport(stack, operation, error=str(exc), seconds=time.monotonic() - started,
                                extra=_errored(operation))
-
-
-def _cost(engine: Engine, stack: str, previous: Any) -> dict[str, Any] | None:
-    """The stack file's estimate against its budget and what the last `up` recorded."""
-    from shipyard.validation import check_stack
-
-    checked = check_stack(engine.root, engine.repo.stack(stack).path, engine.repo.local_kubernetes_minor)
-    rules, prices = checked.policy.policy, checked.policy.prices
-    if checked.stack is None or checked.catalog is None or rules is None or prices is None:
-        return None  # cannot happen after a successful preview (it validates); never guess a number
-    current = estimate(checked.stack, checked.catalog, prices)
-    return cost_report(current, rules.budget_for(checked.stack), previous)
 
 
 def _errored(operation: str) -> dict[str, Any]:

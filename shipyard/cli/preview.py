@@ -7,6 +7,7 @@ import json
 import click
 
 from shipyard.cli.output import print_changes
+from shipyard.cost import money
 from shipyard.cli.selection import select_stacks, selection_options
 
 
@@ -100,14 +101,26 @@ def _offline(obj, stacks: tuple[str, ...], json_out: str | None) -> int:
     from shipyard.offline import run_offline
 
     # Registration order depends on async RPC timing: sort, so two runs print the same thing.
+    from shipyard.cost import stack_cost
+    from shipyard.policy import describe_lines
+
     results = {name: sorted(run_offline(obj.repo.root, name), key=lambda r: r.urn) for name in stacks}
+    # No state is read offline, so there is no "last applied" estimate to compare with.
+    costs = {name: stack_cost(obj.repo.root, name) for name in stacks}
     if json_out:
-        _write(json_out, json.dumps({"stacks": [{"stack": name, "resources": [r.as_json() for r in planned]}
+        _write(json_out, json.dumps({"stacks": [{"stack": name, "resources": [r.as_json() for r in planned],
+                                                 "cost": costs[name]}
                                                 for name, planned in results.items()]}, indent=2) + "\n")
         if json_out == "-":
             return 0
     for name, planned in results.items():
         _print_tree(name, planned)
+        cost = costs[name]
+        if cost and cost["priced"]:
+            click.echo(f"estimated monthly cost: {money(cost['monthly'], cost['currency'])} of a "
+                       f"{money(cost['budget'], cost['currency'])} budget ({describe_lines(cost)})")
+        elif cost:
+            click.echo("estimated monthly cost: not billed (the cluster is not created by Shipyard)")
     return 0
 
 

@@ -120,6 +120,7 @@ def test_preview_offline_json_lists_the_resource_tree(capsys):
     assert by_name["sandbox-tenancy-sandbox-web-quota"]["parent"] == tenancy["urn"]
     assert by_name["sandbox-addons-metrics-server"]["inputs"]["chart"] == "addons/charts/metrics-server"
     assert by_name["sandbox-k8s"]["inputs"]["kubeconfig"] == "[secret]"
+    assert stack["cost"]["priced"] is False and stack["cost"]["monthly"] == 0
 
 
 def test_preview_offline_text_prints_a_tree(capsys):
@@ -128,6 +129,8 @@ def test_preview_offline_text_prints_a_tree(capsys):
     assert "── shipyard:tenancy:TeamTenancy  ledger-tenancy" in out
     assert "    ├── kubernetes:core/v1:LimitRange  ledger-tenancy-ledger-api-limits" in out
     assert "aws:eks/cluster:Cluster  ledger-eks" in out and "version=1.33" in out
+    # Forks only get this path: the cost estimate and budget are part of it.
+    assert "estimated monthly cost: 444.05 USD of a 5,000.00 USD budget (nodes general: m6i.large 234.33 USD" in out
 
 
 def test_preview_offline_of_unknown_stack_fails(capsys):
