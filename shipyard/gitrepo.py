@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 from shipyard.errors import ShipyardError
 
@@ -85,6 +86,29 @@ class GitRepo:
         for item in tree.traverse():
             if isinstance(item, git.Blob):
                 out[item.path[cut:]] = item.data_stream.read().decode("utf-8", "replace")
+        return out
+
+    def read_files(self, ref: str, paths: list[str]) -> dict[str, str | None]:
+        """Several files at `ref` (None where absent), through the one persistent `git cat-file` process."""
+        commit = self._repo.commit(self.resolve(ref))
+        # GitPython parses a tree each time a path is looked up from the root: keep each folder's tree, so
+        # a folder of thousands of entries (stacks/) is parsed once, not once per file.
+        trees: dict[str, Any] = {"": commit.tree}
+
+        def tree(folder: str) -> Any:
+            if folder not in trees:
+                parent, _, name = folder.rpartition("/")
+                trees[folder] = tree(parent) / name
+            return trees[folder]
+
+        out: dict[str, str | None] = {}
+        for path in paths:
+            full = f"{self.prefix}/{path}" if self.prefix else path
+            folder, _, name = full.rpartition("/")
+            try:
+                out[path] = (tree(folder) / name).data_stream.read().decode("utf-8", "replace")
+            except KeyError:
+                out[path] = None
         return out
 
     def show(self, ref: str, path: str) -> str | None:

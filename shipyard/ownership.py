@@ -146,17 +146,19 @@ def check_author(repo: Repo, base: str, author: str, platform_team: list[str],
     if not changes or members.includes(login, platform_team):
         return []
     platform = ", ".join(platform_team)
-    before = git.read_tree(base, STACKS_DIR)
+    stack_changes = [c.path for c in changes if _is_stack_file(c.path)]
+    # Only what the verdicts need: the changed files at the base (a team's whole folder only for a new file).
+    before = git.read_files(base, stack_changes)
     problems: list[Diagnostic] = []
     for change in changes:
         parts = change.path.split("/")
-        if len(parts) == 3 and parts[0] == STACKS_DIR and parts[2].endswith((".yaml", ".yml")):
-            if change.path in before:
-                owners = _owners_of(_parse(before[change.path]))
+        if _is_stack_file(change.path):
+            if before.get(change.path) is not None:
+                owners = _owners_of(_parse(before[change.path] or ""))
                 who = f"owned by {', '.join(owners) or 'nobody'} (owners at {base})"
             else:
-                owners = [o for path, text in before.items() if path.split("/")[1] == parts[1]
-                          for o in _owners_of(_parse(text))]
+                folder = git.read_tree(base, f"{STACKS_DIR}/{parts[1]}")
+                owners = [o for text in folder.values() for o in _owners_of(_parse(text))]
                 who = (f"a new file of team '{parts[1]}', whose files are owned by {', '.join(dict.fromkeys(owners))}"
                        if owners else f"a new team '{parts[1]}': onboarding a team is the platform team's call")
             if members.includes(login, owners):
@@ -169,6 +171,11 @@ def check_author(repo: Repo, base: str, author: str, platform_team: list[str],
                                        f"@{login} may not change this file: it belongs to the platform team "
                                        f"({platform}); ask them to make or take over this change"))
     return problems
+
+
+def _is_stack_file(path: str) -> bool:
+    parts = path.split("/")
+    return len(parts) == 3 and parts[0] == STACKS_DIR and parts[2].endswith((".yaml", ".yml"))
 
 
 def _parse(text: str) -> object:
