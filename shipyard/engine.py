@@ -68,6 +68,9 @@ class Outcome:
     operation: str
     changes: list[ResourceChange] = field(default_factory=list)
     summary: dict[str, int] = field(default_factory=dict)
+    applied_outputs: dict[str, Any] = field(default_factory=dict)
+    """Previews and ups: the stack outputs of the last successful update before this one (secrets masked),
+    read from the engine's own events rather than another CLI call."""
 
     @property
     def changed(self) -> bool:
@@ -157,7 +160,7 @@ class Engine:
             result = self._call(name, lambda: stack.preview(on_output=on_output or self._out,
                                                             on_event=guard.watch(events), diff=False,
                                                             color="never", **guard.options), guard)
-            return Outcome(name, "preview", events.changes(), _summary(result.change_summary))
+            return Outcome(name, "preview", events.changes(), _summary(result.change_summary), events.applied_outputs)
 
     def up(self, name: str, on_output: Log | None = None, allow_destroy: bool = False) -> Outcome:
         """Apply Git's desired state. Refreshes first, so out-of-band changes and the leftovers of a failed
@@ -176,7 +179,8 @@ class Engine:
             events = _EventCollector()
             result = self._call(name, lambda: stack.up(on_output=on_output or self._out, on_event=guard.watch(events),
                                                        color="never", refresh=True, **guard.options), guard)
-            return Outcome(name, "up", events.changes(), _summary(result.summary.resource_changes))
+            return Outcome(name, "up", events.changes(), _summary(result.summary.resource_changes),
+                           events.applied_outputs)
 
     def refresh_preview(self, name: str, on_output: Log | None = None) -> Outcome:
         """What a refresh would change: the live state no longer matching the last deployment."""
@@ -374,12 +378,16 @@ class _EventCollector:
         self._steps: dict[str, ResourceChange] = {}
         self.recorded: dict[str, tuple[str, dict[str, Any], dict[str, Any]]] = {}
         """Drifted Kubernetes objects: urn -> (field manager, inputs Shipyard last applied, repair patch)."""
+        self.applied_outputs: dict[str, Any] = {}
+        """The root stack resource's outputs as last applied (its old state in this run's step)."""
 
     def __call__(self, event: Any) -> None:
         step = getattr(event, "res_outputs_event" if self._refresh else "resource_pre_event", None)
         if step is None or step.metadata is None:
             return
         meta = step.metadata
+        if meta.type == "pulumi:pulumi:Stack" and meta.old is not None and isinstance(meta.old.outputs, dict):
+            self.applied_outputs = dict(meta.old.outputs)
         op = meta.op.value if hasattr(meta.op, "value") else str(meta.op)
         if self._refresh:
             op, props = _live_drift(meta, op)

@@ -90,10 +90,10 @@ def _run_one(root: str, operation: str, stack: str, wait: bool, prefix: bool,
         try:
             if operation == "drift":
                 return _drift(engine, stack, started)
-            # Read before the operation: after an `up` the output already holds the new estimate.
-            previous = engine.outputs(stack).get(COST_OUTPUT) if operation in COSTED else None
             outcome: Outcome = getattr(engine, operation)(stack, **(options or {}))
-            extra = {"cost": stack_cost(engine.root, stack, previous)} if operation in COSTED else {}
+            # Compared with the estimate the last successful up exported (the engine's view before this run).
+            extra = ({"cost": stack_cost(engine.root, stack, outcome.applied_outputs.get(COST_OUTPUT))}
+                     if operation in COSTED else {})
             return StackReport(stack, operation, outcome.changes, outcome.summary,
                                seconds=time.monotonic() - started, extra=extra)
         except ConcurrentUpdateError as exc:

@@ -55,6 +55,12 @@ def test_prod_stack_is_applied_with_protected_namespaces(guard_repo: Path, engin
     # The estimate the next preview compares against (a local cluster is not billed).
     assert engine.outputs(STACK)["estimatedMonthlyCost"] == {"monthly": 0, "currency": "USD", "priced": False,
                                                              "lines": []}
+    # ...and the next preview reads it from the engine's events: the change against what was applied.
+    report = guard_repo / "preview-cost.json"
+    assert _shipyard(guard_repo, "preview", STACK, "--json", str(report)) == 0
+    [stack] = json.loads(report.read_text())["stacks"]
+    report.unlink()
+    assert (stack["cost"]["previous"], stack["cost"]["change"], stack["cost"]["budget"]) == (0, 0, 5000)
 
 
 def test_removing_a_prod_namespace_is_blocked_in_preview(guard_repo: Path, capsys):
