@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 from typing import Any
 
-from shipyard.cost import cost_cell
+from shipyard.cost import cost_cell, money
 from shipyard.guard import APPROVAL_LABEL, Destruction
 from shipyard.runner import StackReport
 
@@ -68,7 +68,19 @@ def preview_markdown(reports: list[StackReport], title: str = "Shipyard preview"
     head.append("")
     return _fit(head, [(r.stack, f"<details><summary><code>{r.stack}</code> — "
                                  f"{len(r.changes)} change(s){' (failed)' if r.error else ''}</summary>\n\n"
-                                 f"{_details(r)}\n</details>\n") for r in reports], json_name, limit)
+                                 f"{_details(r)}{_cost_details(r.extra.get('cost'))}\n</details>\n")
+                       for r in reports], json_name, limit)
+
+
+def _cost_details(cost: dict[str, Any] | None) -> str:
+    """The estimate line by line, so a reviewer sees *why* a stack costs what it does."""
+    if not cost or not cost.get("priced") or not cost.get("lines"):
+        return ""
+    rows = [f"| {_cell(line['item'])} | {line['quantity']:g} {line['unit']} | {money(line['monthly'], cost['currency'])} |"
+            for line in cost["lines"]]
+    budget = f" of a {money(cost['budget'], cost['currency'])} budget" if cost.get("budget") is not None else ""
+    return ("\n**Estimated monthly cost** " + cost_cell(cost) + budget + "\n\n| item | quantity | per month |\n"
+            "|---|---:|---:|\n" + "\n".join(rows) + "\n")
 
 
 def drift_markdown(reports: list[StackReport], json_name: str = "drift.json", limit: int = MAX_MARKDOWN) -> str:

@@ -20,8 +20,9 @@ def test_risk_levels():
 
 
 def test_markdown_has_a_summary_table_then_collapsed_details():
-    prod_cost = {"monthly": 456.16, "currency": "USD", "priced": True, "lines": [], "budget": 5000.0,
-                 "previous": 444.16, "change": 12.0}
+    prod_cost = {"monthly": 456.16, "currency": "USD", "priced": True, "budget": 5000.0,
+                 "previous": 444.16, "change": 12.0,
+                 "lines": [{"item": "nodes general: m6i.large", "quantity": 3, "unit": "node", "monthly": 234.33}]}
     reports = [StackReport("ledger-prod", "preview", [change("kubernetes:core/v1:Namespace", "delete", name="ns")],
                            extra={"cost": prod_cost}),
                StackReport("sandbox-dev", "preview", [], extra={"cost": {**prod_cost, "priced": False}}),
@@ -34,6 +35,8 @@ def test_markdown_has_a_summary_table_then_collapsed_details():
     assert "| `payments-staging` | — | 0 | 0 | 0 | 0 | — | ❌ failed |" in text
     assert text.index("| stack |") < text.index("<details>")
     assert "- **delete** `kubernetes:core/v1:Namespace` `ns`" in text
+    assert "**Estimated monthly cost** 456.16 USD (+12.00) of a 5,000.00 USD budget" in text
+    assert "| nodes general: m6i.large | 3 node | 234.33 USD |" in text
 
 
 def test_markdown_never_exceeds_the_limit_and_says_what_was_cut():
