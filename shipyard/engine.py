@@ -170,7 +170,8 @@ class Engine:
 
         `allow_destroy` (the platform team's approval) lifts `protect` from the stack's resources for this
         update, so an approved replacement or deletion can happen; every resource the program still
-        declares is protected again by the same update (its goal state says so)."""
+        declares is protected again by the same update (its goal state says so). Should that update fail
+        before it runs, protection stays lifted until the next successful `up` puts it back."""
         self._validate(name)
         self.repair_drift(name, on_output)
         if allow_destroy:

@@ -10,6 +10,7 @@ step even if this check were bypassed; `--allow-destroy` is what lifts that prot
 from __future__ import annotations
 
 import re
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -68,3 +69,23 @@ def blocked_message(found: list[Destruction]) -> str:
     return ("this change would destroy production resources:\n" + "\n".join(lines) +
             f"\nIt needs the platform team's approval: the pull request label '{APPROVAL_LABEL}' (the workflows "
             "then pass --allow-destroy). Nothing was applied.")
+
+
+def destroy_approval(events: list[dict[str, Any]], is_platform: Callable[[str], bool]) -> tuple[bool, str]:
+    """Whether a pull request's events approve destroying production: the approval label is on it now, and
+    whoever put it there last is in the platform team (a label anyone with triage access can set proves
+    nothing by itself). Returns the verdict and why."""
+    labeller: str | None = None
+    for event in events:
+        if (event.get("label") or {}).get("name") != APPROVAL_LABEL:
+            continue
+        if event.get("event") == "labeled":
+            labeller = (event.get("actor") or {}).get("login")
+        elif event.get("event") == "unlabeled":
+            labeller = None
+    if labeller is None:
+        return False, f"the pull request does not carry the label '{APPROVAL_LABEL}'"
+    if not is_platform(labeller):
+        return False, (f"'{APPROVAL_LABEL}' was set by @{labeller}, who is not in the platform team; only the "
+                       "platform team's label approves destroying production")
+    return True, f"'{APPROVAL_LABEL}' set by @{labeller} (platform team)"

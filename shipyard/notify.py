@@ -132,6 +132,21 @@ class GitHub:
     def comment(self, number: int, body: str) -> None:
         self._call("POST", f"/issues/{number}/comments", json={"body": body})
 
+    def issue_events(self, number: int) -> list[dict[str, Any]]:
+        """Every event of an issue or pull request (labelled, unlabelled, ...), oldest first, across pages."""
+        events: list[dict[str, Any]] = []
+        page = 1
+        while True:
+            batch = self._call("GET", f"/issues/{number}/events", params={"per_page": 100, "page": page})
+            events += batch
+            if len(batch) < 100:
+                return events
+            page += 1
+
+    def pulls_of_commit(self, sha: str) -> list[dict[str, Any]]:
+        """The pull requests a commit belongs to (for a merge commit on main: the one merged)."""
+        return self._call("GET", f"/commits/{sha}/pulls")
+
 
 def notify_drift(repo: Repo, reports: list[StackReport], log: Log = print,
                  env: dict[str, str] | None = None) -> dict[str, Any]:

@@ -60,8 +60,10 @@ def test_preview_checks_ownership_and_passes_the_destroy_approval_label():
     assert "shipyard:allow-destroy" in job["env"]["ALLOW_DESTROY"]
     runs = " ".join(s.get("run", "") for s in job["steps"])
     assert "codeowners --check" in runs and "--allow-destroy" in runs
-    deploy = _load("deploy.yml")["jobs"]["deploy"]["steps"]
-    assert any("--allow-destroy" in s.get("run", "") for s in deploy)
+    # The label alone approves nothing: who set it is checked against the platform team.
+    assert "shipyard destroy-approval --pr" in runs
+    deploy = " ".join(s.get("run", "") for s in _load("deploy.yml")["jobs"]["deploy"]["steps"])
+    assert "shipyard destroy-approval --commit" in deploy and "--allow-destroy" in deploy
 
 
 def test_deploy_never_cancels_a_running_apply_and_gates_prod():

@@ -50,3 +50,56 @@ def test_pr_comment_leads_with_the_blocked_destruction():
     assert blocked.index("⛔ **Blocked: this change destroys production.**") < blocked.index("| stack |")
     approved = preview_markdown(reports, destroys=found, approved=True)
     assert "✅ **Approved**" in approved and "⛔" not in approved
+
+
+def _labelled(actor: str, event: str = "labeled", label: str = APPROVAL_LABEL) -> dict:
+    return {"event": event, "actor": {"login": actor}, "label": {"name": label}}
+
+
+@pytest.fixture
+def github(monkeypatch):
+    from tests.support.fake_github import FakeServices
+
+    with FakeServices() as services:
+        services.teams = {"acme/platform": {"pat"}}
+        monkeypatch.setenv("GITHUB_API_URL", services.url)
+        monkeypatch.setenv("GITHUB_TOKEN", "test-token")
+        monkeypatch.setenv("GITHUB_REPOSITORY", "acme/platform-stacks")
+        yield services
+
+
+def _approval(capsys, *args: str) -> tuple[str, str]:
+    from shipyard.cli import main
+
+    root = __import__("pathlib").Path(__file__).resolve().parents[2]
+    assert main(["--repo", str(root), "destroy-approval", *args]) == 0
+    captured = capsys.readouterr()
+    return captured.out.strip(), captured.err
+
+
+def test_label_set_by_the_platform_team_approves(github, capsys):
+    github.events[7] = [_labelled("lena", label="needs-review"), _labelled("pat")]
+    out, err = _approval(capsys, "--pr", "7")
+    assert out == "true" and "set by @pat (platform team)" in err
+
+
+def test_label_set_by_someone_else_does_not_approve(github, capsys):
+    github.events[7] = [_labelled("pat"), _labelled("pat", "unlabeled"), _labelled("lena")]
+    out, err = _approval(capsys, "--pr", "7")
+    assert out == "false" and "set by @lena, who is not in the platform team" in err
+
+
+def test_removed_label_does_not_approve(github, capsys):
+    github.events[7] = [_labelled("pat"), _labelled("lena", "unlabeled")]
+    out, err = _approval(capsys, "--pr", "7")
+    assert out == "false" and "does not carry the label" in err
+
+
+def test_deploy_judges_the_pull_request_a_commit_was_merged_from(github, capsys):
+    github.commit_pulls["abc123"] = [{"number": 3, "merge_commit_sha": "other"},
+                                     {"number": 9, "merge_commit_sha": "abc123"}]
+    github.events[9] = [_labelled("pat")]
+    out, err = _approval(capsys, "--commit", "abc123")
+    assert out == "true" and "pull request #9" in err
+    out, _ = _approval(capsys, "--commit", "not-from-a-pr")
+    assert out == "false"

@@ -16,6 +16,10 @@ class FakeServices:
         self.issues: dict[int, dict[str, Any]] = {}
         self.comments: dict[int, list[str]] = {}
         self.webhook_payloads: list[dict[str, Any]] = []
+        self.events: dict[int, list[dict[str, Any]]] = {}
+        """Issue/pull request number -> its events (GET .../issues/N/events)."""
+        self.commit_pulls: dict[str, list[dict[str, Any]]] = {}
+        """Commit sha -> the pull requests it belongs to (GET .../commits/SHA/pulls)."""
         self.teams: dict[str, set[str]] = {}
         """`org/team` -> member logins, answered by the team-membership endpoint."""
         self._next = 1
@@ -47,6 +51,13 @@ class FakeServices:
                         self._reply(200, {"state": "active", "role": "member"})
                     else:
                         self._reply(404, {"message": "Not Found"})
+                elif url.path.startswith("/repos/") and url.path.endswith("/events"):
+                    query = parse_qs(url.query)
+                    page, per_page = int(query.get("page", ["1"])[0]), int(query.get("per_page", ["30"])[0])
+                    events = services.events.get(int(url.path.split("/")[-2]), [])
+                    self._reply(200, events[(page - 1) * per_page: page * per_page])
+                elif url.path.startswith("/repos/") and "/commits/" in url.path and url.path.endswith("/pulls"):
+                    self._reply(200, services.commit_pulls.get(url.path.split("/")[-2], []))
                 elif url.path.startswith("/repos/") and url.path.endswith("/issues"):
                     query = parse_qs(url.query)
                     label = query.get("labels", [None])[0]
