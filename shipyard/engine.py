@@ -486,15 +486,15 @@ def _policy_python() -> Path:
 def _policy_config(root: Path, name: str) -> dict[str, dict[str, Any]]:
     """What the policy pack needs to know about the stack, keyed by policy name (see policies/__main__.py;
     each property is required there, so a name out of step fails the run instead of skipping a rule)."""
-    from shipyard.validation import load_catalog, parse_stack_file
+    from shipyard.validation import check_stack
 
     repo = Repo(root)
-    loaded = load_catalog(root)
-    stack, problems = parse_stack_file(repo.stack(name).path, root, loaded.catalog, repo.local_kubernetes_minor)
-    if stack is None or loaded.catalog is None:
-        raise InvalidInputError(loaded.diagnostics + problems)
+    checked = check_stack(root, repo.stack(name).path, repo.local_kubernetes_minor)
+    stack, catalog = checked.stack, checked.catalog
+    if stack is None or catalog is None:
+        raise InvalidInputError(checked.diagnostics)
     # Whichever catalog add-on deploys the ingress-nginx chart owns the cluster's LoadBalancer Services.
-    ingress = sorted({entry.namespace for entry in loaded.catalog.addons.values() if entry.chart == "ingress-nginx"})
+    ingress = sorted({entry.namespace for entry in catalog.addons.values() if entry.chart == "ingress-nginx"})
     return {
         "eks-private-endpoint-in-prod": {"environment": stack.environment},
         "aws-team-environment-tags": {"team": stack.team, "environment": stack.environment},

@@ -117,6 +117,15 @@ class GitHub:
                 return found
             page += 1
 
+    @classmethod
+    def from_env(cls, env: dict[str, str]) -> GitHub | None:
+        """The client Shipyard's own checks use (ownership, destroy approval): SHIPYARD_GITHUB_TOKEN (read:org)
+        or else GITHUB_TOKEN; None without a token."""
+        token = env.get("SHIPYARD_GITHUB_TOKEN") or env.get("GITHUB_TOKEN")
+        if not token:
+            return None
+        return cls(env.get("GITHUB_API_URL") or "https://api.github.com", env.get("GITHUB_REPOSITORY", "-/-"), token)
+
     def team_member(self, org: str, team: str, login: str) -> bool:
         """Whether `login` is an active member of `@org/team` (needs a token that may read the org)."""
         answer = self._call("GET", f"/orgs/{org}/teams/{team}/memberships/{login}", repo_scoped=False, ok=(404,))

@@ -124,15 +124,10 @@ class Members:
 
 def github_membership(env: dict[str, str] | None = None) -> MembershipCheck | None:
     """Team membership through the GitHub API when a token is configured (as drift issues use it)."""
-    env = dict(os.environ if env is None else env)
-    token = env.get("SHIPYARD_GITHUB_TOKEN") or env.get("GITHUB_TOKEN")
-    if not token:
-        return None
     from shipyard.notify import GitHub
 
-    client = GitHub(env.get("GITHUB_API_URL") or "https://api.github.com", env.get("GITHUB_REPOSITORY", "-/-"),
-                    token)
-    return client.team_member
+    client = GitHub.from_env(dict(os.environ if env is None else env))
+    return client.team_member if client is not None else None
 
 
 def check_author(repo: Repo, base: str, author: str, platform_team: list[str],

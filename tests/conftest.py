@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import socket
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
+from tests.support.fake_github import FakeServices
 from tests.support.repo import copy_platform
 
 
@@ -30,3 +32,16 @@ def _no_network(request, monkeypatch):
 def platform_repo(tmp_path: Path) -> Path:
     """A copy of this platform repository (program, components, catalog, stacks) to change freely."""
     return copy_platform(tmp_path / "platform")
+
+
+@pytest.fixture
+def github(monkeypatch) -> Iterator[FakeServices]:
+    """GitHub's API on loopback, configured through the environment as the workflows do. Teams:
+    @acme/platform = pat, @acme/ledger = lena, @acme/payments = paul."""
+    with FakeServices() as services:
+        services.teams = {"acme/platform": {"pat"}, "acme/ledger": {"lena"}, "acme/payments": {"paul"}}
+        monkeypatch.setenv("GITHUB_API_URL", services.url)
+        monkeypatch.setenv("GITHUB_TOKEN", "test-token")
+        monkeypatch.setenv("GITHUB_REPOSITORY", "acme/platform-stacks")
+        monkeypatch.delenv("SHIPYARD_GITHUB_TOKEN", raising=False)
+        yield services

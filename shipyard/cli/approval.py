@@ -28,12 +28,10 @@ def command(obj, number: int | None, sha: str | None) -> int:
 
     if (number is None) == (sha is None):
         raise click.UsageError("give exactly one of --pr N or --commit SHA")
-    token = os.environ.get("SHIPYARD_GITHUB_TOKEN") or os.environ.get("GITHUB_TOKEN")
-    repository = os.environ.get("GITHUB_REPOSITORY")
-    if not token or not repository:
+    github = GitHub.from_env(dict(os.environ)) if os.environ.get("GITHUB_REPOSITORY") else None
+    if github is None:
         raise ShipyardError("set GITHUB_REPOSITORY (owner/repo) and GITHUB_TOKEN (or SHIPYARD_GITHUB_TOKEN) to "
                             "read the pull request's labels")
-    github = GitHub(os.environ.get("GITHUB_API_URL") or "https://api.github.com", repository, token)
     if sha is not None:
         pulls = github.pulls_of_commit(sha)
         merged = [p for p in pulls if p.get("merge_commit_sha") == sha] or pulls

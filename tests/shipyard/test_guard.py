@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import pytest
 
 from shipyard.engine import ResourceChange
@@ -56,22 +58,10 @@ def _labelled(actor: str, event: str = "labeled", label: str = APPROVAL_LABEL) -
     return {"event": event, "actor": {"login": actor}, "label": {"name": label}}
 
 
-@pytest.fixture
-def github(monkeypatch):
-    from tests.support.fake_github import FakeServices
-
-    with FakeServices() as services:
-        services.teams = {"acme/platform": {"pat"}}
-        monkeypatch.setenv("GITHUB_API_URL", services.url)
-        monkeypatch.setenv("GITHUB_TOKEN", "test-token")
-        monkeypatch.setenv("GITHUB_REPOSITORY", "acme/platform-stacks")
-        yield services
-
-
 def _approval(capsys, *args: str) -> tuple[str, str]:
     from shipyard.cli import main
 
-    root = __import__("pathlib").Path(__file__).resolve().parents[2]
+    root = Path(__file__).resolve().parents[2]
     assert main(["--repo", str(root), "destroy-approval", *args]) == 0
     captured = capsys.readouterr()
     return captured.out.strip(), captured.err

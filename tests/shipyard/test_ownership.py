@@ -18,16 +18,6 @@ def repo(platform_repo: Path) -> Path:
     return init_on_branch(platform_repo)
 
 
-@pytest.fixture
-def github(monkeypatch) -> FakeServices:
-    with FakeServices() as services:
-        services.teams = {"acme/platform": {"pat"}, "acme/ledger": {"lena"}, "acme/payments": {"paul"}}
-        monkeypatch.setenv("GITHUB_API_URL", services.url)
-        monkeypatch.setenv("GITHUB_TOKEN", "test-token")
-        monkeypatch.setenv("GITHUB_REPOSITORY", "acme/platform-stacks")
-        yield services
-
-
 def _edit(root: Path, relative: str, old: str, new: str) -> None:
     path = root / relative
     text = path.read_text()
