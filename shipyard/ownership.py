@@ -138,9 +138,18 @@ def check_author(repo: Repo, base: str, author: str, platform_team: list[str],
     login = author.lstrip("@")
     git = GitRepo(repo.root)
     changes = git.changed_files(base)
-    if not changes or members.includes(login, platform_team):
+    if not changes:
         return []
     platform = ", ".join(platform_team)
+
+    def refusal(owners: list[str]) -> str | None:
+        """None when `login` may change a file with these owners; else what to add to the message. The file's
+        own owners are asked first: a directly listed @user passes without any GitHub API call (forks)."""
+        try:
+            return None if members.includes(login, owners) or members.includes(login, platform_team) else ""
+        except OwnershipError as exc:
+            return f" ({exc})"
+
     stack_changes = [c.path for c in changes if _is_stack_file(c.path)]
     # Only what the verdicts need: the changed files at the base (a team's whole folder only for a new file).
     before = git.read_files(base, stack_changes)
@@ -156,15 +165,16 @@ def check_author(repo: Repo, base: str, author: str, platform_team: list[str],
                 owners = [o for text in folder.values() for o in _owners_of(_parse(text))]
                 who = (f"a new file of team '{parts[1]}', whose files are owned by {', '.join(dict.fromkeys(owners))}"
                        if owners else f"a new team '{parts[1]}': onboarding a team is the platform team's call")
-            if members.includes(login, owners):
+            why = refusal(owners)
+            if why is None:
                 continue
             problems.append(Diagnostic(change.path, _owners_line(repo, change.path), 1,
                                        f"owners: @{login} may not change this file: it is {who}; an owner or the "
-                                       f"platform team ({platform}) must make or take over this change"))
-        else:
+                                       f"platform team ({platform}) must make or take over this change{why}"))
+        elif (why := refusal([])) is not None:
             problems.append(Diagnostic(change.path, 1, 1,
                                        f"@{login} may not change this file: it belongs to the platform team "
-                                       f"({platform}); ask them to make or take over this change"))
+                                       f"({platform}); ask them to make or take over this change{why}"))
     return problems
 
 

@@ -122,7 +122,17 @@ def test_team_membership_without_a_token_fails_closed(repo: Path, monkeypatch, c
     _edit(repo, "stacks/ledger/dev.yaml", 'cpu: "4"', 'cpu: "3"')
     commit(repo)
     assert _validate_as(repo, "lena") == 1
-    assert "cannot tell whether @lena is in @acme/platform" in capsys.readouterr().err
+    assert ("stacks/ledger/dev.yaml:4:1: owners: @lena may not change this file" in (out := capsys.readouterr().out)
+            and "cannot tell whether @lena is in @acme/ledger" in out)
+
+
+def test_without_a_token_a_directly_listed_owner_still_passes(repo: Path, monkeypatch):
+    # The fork path: no token, but @jdoe is named in the file itself, so no team lookup is needed.
+    monkeypatch.delenv("GITHUB_TOKEN", raising=False)
+    monkeypatch.delenv("SHIPYARD_GITHUB_TOKEN", raising=False)
+    _edit(repo, "stacks/payments/staging.yaml", 'cpu: "8"', 'cpu: "6"')
+    commit(repo)
+    assert _validate_as(repo, "jdoe") == 0
 
 
 def test_author_needs_a_base(platform_repo: Path, capsys):
