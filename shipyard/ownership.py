@@ -3,7 +3,8 @@
 A team owns its stack files (their `owners`); the platform team (`policy.yaml` `platformTeam`) owns
 everything else — components, the catalog, the program, the policy and price table, the workflows —
 and may change anything. The author check judges a change by the owners **before** it (the base
-revision): otherwise a pull request could add its author to `owners` and approve itself.
+revision), the platform team included: otherwise a pull request could add its author to `owners` or to
+`platformTeam` and approve itself.
 """
 
 from __future__ import annotations
@@ -13,10 +14,14 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from pydantic import ValidationError
+
 from shipyard.errors import Diagnostic, InvalidInputError, ShipyardError
 from shipyard.gitrepo import GitRepo
 from shipyard.models import _OWNER
+from shipyard.policy import POLICY_FILE, Policy
 from shipyard.repo import STACKS_DIR, Repo
+from shipyard.validation import diagnostics_from
 from shipyard.yamlfile import YamlError, load_file, load_text
 
 CODEOWNERS = Path(".github") / "CODEOWNERS"
@@ -130,11 +135,40 @@ def github_membership(env: dict[str, str] | None = None) -> MembershipCheck | No
     return client.team_member if client is not None else None
 
 
+def platform_team_at(git: GitRepo, ref: str) -> list[str]:
+    """`platformTeam` as `policy.yaml` says at `ref`, the base a change is judged by — never the working tree,
+    which a pull request controls. A base without a valid `policy.yaml` fails closed: `InvalidInputError`,
+    each diagnostic saying which revision to fix."""
+    shown = POLICY_FILE.as_posix()
+    where = f"at {ref}, the base this change is judged by"
+    text = git.read_files(ref, [shown])[shown]
+    if text is None:
+        raise InvalidInputError([Diagnostic(shown, 1, 1, f"the platform policy does not exist {where}, so nobody "
+                                                         "can be trusted as the platform team; add policy.yaml "
+                                                         "to the base branch first")])
+    try:
+        doc = load_text(text, shown)
+    except YamlError as exc:
+        problems = exc.diagnostics
+    else:
+        if not isinstance(doc.data, dict):
+            problems = [Diagnostic(shown, 1, 1, "the platform policy must be a mapping")]
+        else:
+            try:
+                return list(Policy.model_validate(doc.data).platform_team)
+            except ValidationError as exc:
+                problems = diagnostics_from(Policy, doc, exc)
+    raise InvalidInputError([Diagnostic(d.path, d.line, d.col, f"{d.message} ({where}: the platform team is "
+                                                                 "read from there, so fix policy.yaml on the base "
+                                                                 "branch first)") for d in problems])
+
+
 def check_author(repo: Repo, base: str, author: str, platform_team: list[str],
                  members: Members) -> list[Diagnostic]:
     """One diagnostic per file changed since `base` that `author` may not change. Stack files are judged by
     their owners at `base` (a new file: by the owners of the team's other files at `base`; a new team: by
-    the platform team only); every other file belongs to the platform team."""
+    the platform team only); every other file belongs to the platform team. `platform_team` must come from
+    `base` as well (`platform_team_at`)."""
     login = author.lstrip("@")
     git = GitRepo(repo.root)
     changes = git.changed_files(base)

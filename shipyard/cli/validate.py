@@ -22,8 +22,10 @@ def command(obj, paths: tuple[Path, ...], fmt: str, author: str | None, changed_
     """Validate stack files (default: all of stacks/**/*.yaml), the add-on catalog and the platform policy.
 
     With --author and --changed-since, also check that the author may make the change: a stack file
-    only by its owners (as they were at REF) or the platform team; anything else only by the platform team.
-    Team membership is read from the GitHub API (GITHUB_TOKEN with read:org, or SHIPYARD_GITHUB_TOKEN).
+    only by its owners or the platform team; anything else only by the platform team. Both are read as
+    they were at REF (policy.yaml's platformTeam too): a change cannot grant itself. A REF without a valid
+    policy.yaml fails. Team membership is read from the GitHub API (GITHUB_TOKEN with read:org, or
+    SHIPYARD_GITHUB_TOKEN).
 
     Exit 0 when everything is valid, 1 otherwise.
     """
@@ -40,11 +42,18 @@ def command(obj, paths: tuple[Path, ...], fmt: str, author: str | None, changed_
     diagnostics += [Diagnostic(relpath(p, repo.root), 1, 1, "no such file") for p in files if not p.is_file()]
     diagnostics += validate_files(existing, repo.root, loaded.catalog, repo.local_kubernetes_minor, policy=policy)
     checked = len(existing)
-    if author is not None and changed_since is not None and policy.policy is not None:
-        from shipyard.ownership import Members, check_author, github_membership
+    if author is not None and changed_since is not None:
+        from shipyard.errors import InvalidInputError
+        from shipyard.gitrepo import GitRepo
+        from shipyard.ownership import Members, check_author, github_membership, platform_team_at
 
-        diagnostics += check_author(repo, changed_since, author, list(policy.policy.platform_team),
-                                    Members(github_membership()))
+        # The platform team of the base, not of the working tree: the change must not vouch for itself.
+        try:
+            team = platform_team_at(GitRepo(repo.root), changed_since)
+        except InvalidInputError as exc:
+            diagnostics += exc.diagnostics
+        else:
+            diagnostics += check_author(repo, changed_since, author, team, Members(github_membership()))
     diagnostics.sort()
     if fmt == "json":
         click.echo(json.dumps([d.as_json() for d in diagnostics], indent=2))

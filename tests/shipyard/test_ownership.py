@@ -9,7 +9,7 @@ import pytest
 
 from shipyard.cli import main
 from tests.support.fake_github import FakeServices
-from tests.support.git import commit, init_on_branch
+from tests.support.git import commit, git, init_on_branch
 
 
 @pytest.fixture
@@ -86,6 +86,56 @@ def test_adding_yourself_to_owners_does_not_grant_the_change(repo: Path, github:
     commit(repo)
     assert _validate_as(repo, "paul") == 1
     assert "owners at main" in capsys.readouterr().out
+
+
+def test_adding_yourself_to_the_platform_team_does_not_grant_the_change(repo: Path, github: FakeServices, capsys):
+    # The working tree's policy.yaml is the pull request's own: the platform team comes from the base.
+    _edit(repo, "policy.yaml", 'platformTeam: ["@acme/platform"]', 'platformTeam: ["@acme/platform", "@paul"]')
+    _edit(repo, "stacks/ledger/prod.yaml", 'cpu: "16"', 'cpu: "12"')
+    _edit(repo, "components/cluster.py", "\n", "\n# mine now\n")
+    commit(repo)
+    assert _validate_as(repo, "paul") == 1
+    out = capsys.readouterr().out
+    assert "stacks/ledger/prod.yaml:4:1: owners: @paul may not change this file" in out
+    assert "policy.yaml:1:1: @paul may not change this file: it belongs to the platform team (@acme/platform)" in out
+    assert "components/cluster.py:1:1: @paul may not change this file" in out
+
+
+def test_a_platform_team_change_counts_once_it_is_on_the_base(repo: Path, github: FakeServices):
+    _edit(repo, "policy.yaml", 'platformTeam: ["@acme/platform"]', 'platformTeam: ["@acme/platform", "@paul"]')
+    commit(repo)
+    git(repo, "checkout", "-q", "main")
+    git(repo, "merge", "-q", "--ff-only", "change")
+    git(repo, "checkout", "-q", "-b", "next")
+    _edit(repo, "stacks/ledger/prod.yaml", 'cpu: "16"', 'cpu: "12"')
+    commit(repo)
+    assert _validate_as(repo, "paul") == 0
+
+
+def test_a_base_without_a_policy_fails_closed(platform_repo: Path, github: FakeServices, capsys):
+    policy = (platform_repo / "policy.yaml").read_text()
+    (platform_repo / "policy.yaml").unlink()
+    init_on_branch(platform_repo)
+    (platform_repo / "policy.yaml").write_text(policy.replace('["@acme/platform"]', '["@acme/platform", "@paul"]'))
+    commit(platform_repo)
+    assert _validate_as(platform_repo, "paul") == 1
+    out = capsys.readouterr().out
+    assert "policy.yaml:1:1: the platform policy does not exist at main, the base this change is judged by" in out
+
+
+@pytest.mark.parametrize("broken", ["platformTeam: []", "platformTeam: [", "platformTeam: [\"acme\"]"])
+def test_a_base_with_an_invalid_policy_fails_closed_even_for_the_platform_team(repo: Path, github: FakeServices,
+                                                                               capsys, broken: str):
+    _edit(repo, "policy.yaml", 'platformTeam: ["@acme/platform"]', broken)
+    git(repo, "commit", "-q", "-am", "broken policy on main", "--amend")  # the base itself is broken
+    git(repo, "branch", "-f", "main", "HEAD")
+    _edit(repo, "policy.yaml", broken, 'platformTeam: ["@acme/platform"]')
+    _edit(repo, "stacks/ledger/prod.yaml", 'cpu: "16"', 'cpu: "12"')
+    commit(repo)
+    assert _validate_as(repo, "pat") == 1
+    out = capsys.readouterr().out
+    assert "at main, the base this change is judged by: the platform team is read from there" in out
+    assert "may change" not in out and "stacks/ledger/prod.yaml" not in out  # no verdict on a broken base
 
 
 def test_platform_team_may_change_anything(repo: Path, github: FakeServices):
