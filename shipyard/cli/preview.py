@@ -8,12 +8,13 @@ import click
 
 from shipyard.cli.output import print_changes
 from shipyard.cost import money
-from shipyard.cli.selection import select_stacks, selection_options
+from shipyard.cli.selection import Shard, select_stacks, selection_options, shard_option
 
 
 @click.command("preview")
 @click.argument("stacks", nargs=-1)
 @selection_options
+@shard_option
 @click.option("--offline", is_flag=True, help="Evaluate the program under Pulumi mocks: no engine, cloud or "
                                               "credentials (the path untrusted pull requests get).")
 @click.option("--parallel", type=click.IntRange(1, 32), default=1, show_default=True,
@@ -25,8 +26,9 @@ from shipyard.cli.selection import select_stacks, selection_options
 @click.option("--allow-destroy", is_flag=True, help="The platform team approved destroying production (the pull "
                                                     "request's 'shipyard:allow-destroy' label).")
 @click.pass_obj
-def command(obj, stacks: tuple[str, ...], all_stacks: bool, changed_since: str | None, offline: bool, parallel: int,
-            json_out: str | None, markdown_out: str | None, detailed_exitcode: bool, allow_destroy: bool) -> int:
+def command(obj, stacks: tuple[str, ...], all_stacks: bool, changed_since: str | None, shard: Shard | None,
+            offline: bool, parallel: int, json_out: str | None, markdown_out: str | None, detailed_exitcode: bool,
+            allow_destroy: bool) -> int:
     """Preview what stacks would change, with the real engine (or --offline under mocks).
 
     Reports every resource to create, update, replace or delete with the property paths that change,
@@ -36,9 +38,11 @@ def command(obj, stacks: tuple[str, ...], all_stacks: bool, changed_since: str |
     file, fails unless --allow-destroy (the platform team's approval) is given.
     Exit 0 ok, 1 when a preview failed or production would be destroyed without approval, 2 with
     --detailed-exitcode when anything would change.
+    With --shard I/N only the stacks of shard I are previewed and the JSON records the shard;
+    `shipyard report merge` joins the shards' reports into one.
     """
     stacks, json_out = _bare_json_flag(obj, stacks, json_out, all_stacks or changed_since is not None)
-    names, decommissioned = select_stacks(obj, stacks, all_stacks, changed_since)
+    names, decommissioned = select_stacks(obj, stacks, all_stacks, changed_since, shard)
     if offline:
         return _offline(obj, tuple(names), json_out)
     from shipyard.guard import blocked_message, destructions, is_protection_error
@@ -59,6 +63,8 @@ def command(obj, stacks: tuple[str, ...], all_stacks: bool, changed_since: str |
     data["decommissioned"] = decommissioned
     data["destroys_production"] = [d.as_json() for d in found]
     data["blocked"] = bool(found) and not allow_destroy
+    if shard is not None:
+        data["shard"] = shard.as_json()
     if json_out:
         _write(json_out, dumps(data))
     if markdown_out:

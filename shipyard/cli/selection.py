@@ -1,10 +1,76 @@
-"""Which stacks a multi-stack command works on: names, --all, or --changed-since REF."""
+"""Which stacks a multi-stack command works on: names, --all, or --changed-since REF; optionally one shard of them.
+
+Shards (`--shard I/N`, I 1-based) split one run across N CI jobs. A stack's shard is a hash of its name
+alone, so adding or removing a stack never moves any other stack to another shard (a job matrix can be
+resized or re-run without stacks hopping between jobs). The price is balance: a hash spreads stacks
+evenly only on average, so shards can differ by a few stacks and a small selection can leave a shard
+empty. An empty shard is a successful run with an empty report.
+"""
 
 from __future__ import annotations
+
+import hashlib
+import re
+from dataclasses import dataclass
+from typing import Any
 
 import click
 
 from shipyard.errors import ShipyardError
+
+MAX_SHARDS = 256
+_SHARD = re.compile(r"^(\d{1,6})/(\d{1,6})$")
+
+
+@dataclass(frozen=True)
+class Shard:
+    """Shard `index` of `count` (1 <= index <= count <= MAX_SHARDS), as in `--shard 2/4`."""
+
+    index: int
+    count: int
+
+    def __post_init__(self) -> None:
+        if not 1 <= self.index <= self.count <= MAX_SHARDS:
+            raise ValueError(f"shard {self.index}/{self.count} is out of range: need 1 <= I <= N <= {MAX_SHARDS}")
+
+    def __str__(self) -> str:
+        return f"{self.index}/{self.count}"
+
+    def contains(self, stack: str) -> bool:
+        return shard_of(stack, self.count) == self.index
+
+    def as_json(self) -> dict[str, Any]:
+        return {"index": self.index, "count": self.count}
+
+
+def shard_of(stack: str, count: int) -> int:
+    """The 1-based shard of `stack` among `count`: sha256 of the name (Python's hash() is salted per process,
+    so two CI jobs would disagree), so it depends on nothing but the name and the count."""
+    digest = hashlib.sha256(stack.encode("utf-8")).digest()
+    return int.from_bytes(digest[:8], "big") % count + 1
+
+
+class ShardParam(click.ParamType):
+    name = "I/N"
+
+    def convert(self, value: Any, param: click.Parameter | None, ctx: click.Context | None) -> Shard:
+        if isinstance(value, Shard):
+            return value
+        match = _SHARD.match(str(value).strip())
+        try:
+            if not match:
+                raise ValueError("not of the form I/N")
+            return Shard(int(match[1]), int(match[2]))
+        except ValueError:
+            self.fail(f"expected I/N with integers 1 <= I <= N <= {MAX_SHARDS} (I counts from 1, e.g. 2/4), "
+                      f"got {str(value)!r}", param, ctx)
+
+
+def shard_option(fn):
+    return click.option("--shard", type=ShardParam(), default=None,
+                        help="Run only shard I of N of the selected stacks (I counts from 1: 1/4 .. 4/4). "
+                             "A stack's shard depends only on its name; merge the shards' --json reports "
+                             "with `shipyard report merge`.")(fn)
 
 
 def selection_options(fn):
@@ -14,9 +80,20 @@ def selection_options(fn):
     return fn
 
 
-def select_stacks(obj, stacks: tuple[str, ...], all_stacks: bool, changed_since: str | None
-                  ) -> tuple[list[str], list[str]]:
-    """(stacks to work on, decommission candidates). Exactly one way of choosing must be used."""
+def select_stacks(obj, stacks: tuple[str, ...], all_stacks: bool, changed_since: str | None,
+                  shard: Shard | None = None) -> tuple[list[str], list[str]]:
+    """(stacks to work on, decommission candidates), only those of `shard` when given. Exactly one way of
+    choosing must be used."""
+    names, decommissioned = _select(obj, stacks, all_stacks, changed_since)
+    if shard is None:
+        return names, decommissioned
+    mine = [name for name in names if shard.contains(name)]
+    click.echo(f"shard {shard}: {len(mine)} of {len(names)} selected stack(s)", err=True)
+    return mine, [name for name in decommissioned if shard.contains(name)]
+
+
+def _select(obj, stacks: tuple[str, ...], all_stacks: bool, changed_since: str | None
+            ) -> tuple[list[str], list[str]]:
     ways = sum([bool(stacks), all_stacks, changed_since is not None])
     if ways != 1:
         raise click.UsageError("name the stacks, or use --all, or --changed-since REF (exactly one of them)")
