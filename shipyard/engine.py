@@ -5,9 +5,10 @@ Everything else calls `Engine`; it raises only `ShipyardError`s. Stacks run the 
 in-process language server, so no `pulumi-language-python` host is needed (that Go module is not
 served by the module proxy; see README, "Toolchain").
 
-State defaults to a file backend at `$SHIPYARD_HOME/state`, secrets to a passphrase provider whose
-passphrase is generated on first use and kept (mode 0600) at `$SHIPYARD_HOME/passphrase`.
-`PULUMI_BACKEND_URL` and `PULUMI_CONFIG_PASSPHRASE` override them.
+Where the state lives and how its secrets are encrypted is `shipyard.state`'s decision (a shared
+backend and KMS key in CI; a file backend and generated passphrase under `$SHIPYARD_HOME` for a plain
+local run). A stack's committed config (`config/Pulumi.<stack>.yaml`, e.g. an existing cluster's
+encrypted kubeconfig) is handed to every operation, so a fresh clone can run the stack.
 """
 
 from __future__ import annotations
@@ -17,7 +18,7 @@ import json
 import os
 import re
 import runpy
-import secrets
+import shutil
 import subprocess
 import sys
 import threading
@@ -26,14 +27,19 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from shipyard.errors import ConcurrentUpdateError, EngineError, InvalidInputError, ToolError
+from shipyard.errors import ConcurrentUpdateError, Diagnostic, EngineError, InvalidInputError, ToolError, relpath
 from shipyard.paths import shipyard_home
 from shipyard.repo import Repo
+from shipyard.state import ANNOUNCED_VAR, StateSettings, resolve_state
 from shipyard.tools import Toolchain
 
 PROJECT = "shipyard"
 STACK_CONFIG_DIR = ".shipyard/stack-config"
-"""Pulumi.yaml's `stackConfigDir`: per-stack config (encryption salt, secret values) stays out of Git."""
+"""Pulumi.yaml's `stackConfigDir`: what the CLI writes on its own (the secrets provider a stack was created
+with in this checkout) stays out of Git, so a local run never dirties the repository."""
+COMMITTED_CONFIG_DIR = "config"
+"""Committed stack config, Pulumi's own `Pulumi.<stack>.yaml` format: what a fresh clone needs to run a
+stack (`shipyard config set-kubeconfig`). When a stack has one, every operation uses it (`--config-file`)."""
 Log = Callable[[str], None]
 # The program mutates process-wide state (cwd, sys.path, pulumi's runtime settings): one engine
 # operation at a time per process.
@@ -88,78 +94,88 @@ class Engine:
         self.log = log or (lambda line: print(line, file=sys.stderr, flush=True))
 
     # -- environment ------------------------------------------------------------------------------
-    def env(self) -> dict[str, str]:
+    def state_settings(self) -> StateSettings:
+        """The backend and secrets configuration, or a `StateConfigError` naming the variable to fix."""
+        settings = resolve_state(os.environ, self.home)
+        if settings.notice:
+            self.log(settings.notice)
+            os.environ[ANNOUNCED_VAR] = "1"  # once per run: parallel workers inherit it
+        return settings
+
+    def env(self, settings: StateSettings | None = None) -> dict[str, str]:
         """Variables for every Pulumi CLI call. Nothing needs to be set by hand."""
+        settings = settings or self.state_settings()
         self.home.mkdir(parents=True, exist_ok=True)
-        self.toolchain.bin_dirs()  # one clear error naming every missing tool
         pulumi_home = os.environ.get("PULUMI_HOME") or str(self.home / "pulumi-home")
-        self._install_provider(Path(pulumi_home))
-        bin_dirs = [str(self.toolchain.binary("pulumi").parent)]
-        state = self.home / "state"
-        state.mkdir(parents=True, exist_ok=True)
+        pulumi_bin = self.toolchain.binary("pulumi")
+        self._install_plugins(Path(pulumi_home))
         (self.root / STACK_CONFIG_DIR).mkdir(parents=True, exist_ok=True)
         env = {
-            "PATH": os.pathsep.join(bin_dirs + [os.environ.get("PATH", "")]),
-            "PULUMI_BACKEND_URL": os.environ.get("PULUMI_BACKEND_URL") or state.as_uri(),
-            "PULUMI_CONFIG_PASSPHRASE": self._passphrase(),
+            "PATH": os.pathsep.join([str(pulumi_bin.parent), os.environ.get("PATH", "")]),
+            **settings.env,
             "PULUMI_HOME": pulumi_home,
             "PULUMI_SKIP_UPDATE_CHECK": "true",
-            # Nothing can be downloaded here: a missing plugin must fail at once, naming the plugin.
+            # Plugins are installed ahead of time at their exact pins (`shipyard tools install --for engine`):
+            # never a surprise download mid-deploy; a missing one fails at once, naming it.
             "PULUMI_DISABLE_AUTOMATIC_PLUGIN_ACQUISITION": "true",
             "PULUMI_DIY_BACKEND_NO_LEGACY_WARNING": "true",
             # Git is the source of truth: when someone took over a field Shipyard sets (kubectl scale,
             # edit, patch), the next apply takes it back instead of failing on a field-manager conflict.
             "PULUMI_K8S_ENABLE_PATCH_FORCE": "true",
-            # The Python the policy pack's analyzer shim runs the pack with (its own virtual environment).
+            # The Python the policy pack runs with (its own virtual environment): the analyzer shim reads
+            # SHIPYARD_POLICY_PYTHON; a standard Python language host honours PULUMI_PYTHON_CMD.
             "SHIPYARD_POLICY_PYTHON": str(_policy_python()),
+            "PULUMI_PYTHON_CMD": str(_policy_python()),
         }
         return env
 
-    def _install_provider(self, pulumi_home: Path) -> None:
-        """Put the built Kubernetes provider in the plugin cache at its exact version, as
-        `pulumi plugin install --file` would: found without any download, and version-checked."""
-        version = self.toolchain.kubernetes_provider_version
-        target = pulumi_home / "plugins" / f"resource-kubernetes-v{version}"
-        binary = target / "pulumi-resource-kubernetes"
-        source = self.toolchain.binary("pulumi-resource-kubernetes")
-        if binary.is_file() and binary.stat().st_size == source.stat().st_size:
-            return
-        staging = target.with_name(target.name + f".partial-{os.getpid()}")
-        staging.mkdir(parents=True, exist_ok=True)
-        import shutil
+    def _install_plugins(self, pulumi_home: Path) -> None:
+        """Put every installed provider plugin in the plugin cache at its exact version, as `pulumi plugin
+        install --file` would: found without any download, and version-checked."""
+        for plugin in self.toolchain.plugins():
+            target = pulumi_home / "plugins" / f"{plugin.kind}-{plugin.name}-v{plugin.version}"
+            binary = target / plugin.path.name
+            if binary.is_file() and binary.stat().st_size == plugin.path.stat().st_size:
+                continue
+            staging = target.with_name(target.name + f".partial-{os.getpid()}")
+            shutil.rmtree(staging, ignore_errors=True)
+            staging.mkdir(parents=True)
+            shutil.copy2(plugin.path, staging / binary.name)
+            shutil.rmtree(target, ignore_errors=True)
+            os.replace(staging, target)
+            target.with_name(target.name + ".lock").touch()
 
-        shutil.copy2(source, staging / binary.name)
-        shutil.rmtree(target, ignore_errors=True)
-        os.replace(staging, target)
-        target.with_name(target.name + ".lock").touch()
+    def _require_plugins(self, stack: Any) -> None:
+        """Fail before the engine starts when the stack needs a provider plugin that is not installed."""
+        needed = ["kubernetes"] + (["aws"] if stack.cluster.provider == "eks" else [])
+        installed = {plugin.name for plugin in self.toolchain.plugins()}
+        missing = [name for name in needed if name not in installed]
+        if missing:
+            raise ToolError("; ".join(self.toolchain.plugin_missing_message(name) for name in missing))
 
-    def _passphrase(self) -> str:
-        if os.environ.get("PULUMI_CONFIG_PASSPHRASE"):
-            return os.environ["PULUMI_CONFIG_PASSPHRASE"]
-        path = self.home / "passphrase"
-        if not path.is_file():
-            # Written under a temporary name and renamed: a concurrent reader never sees half a passphrase.
-            temp = self.home / f".passphrase.{os.getpid()}"
-            fd = os.open(temp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-            with os.fdopen(fd, "w") as handle:
-                handle.write(secrets.token_urlsafe(32))
-            try:
-                os.link(temp, path)  # fails if another process won the race: keep theirs
-            except FileExistsError:
-                pass
-            finally:
-                temp.unlink()
-        return path.read_text().strip()
+    def committed_config(self, name: str) -> Path | None:
+        """The stack's committed config file (`config/Pulumi.<stack>.yaml`), when it has one."""
+        path = self.root / COMMITTED_CONFIG_DIR / f"Pulumi.{name}.yaml"
+        if path.is_symlink() or (path.exists() and not path.is_file()):
+            raise InvalidInputError([_diagnostic(path, self.root, "a stack config file must be a regular file "
+                                                                  "inside the repository, not a link")])
+        return path if path.is_file() else None
+
+    def _config_options(self, name: str) -> dict[str, str]:
+        committed = self.committed_config(name)
+        return {"config_file": str(committed)} if committed is not None else {}
 
     # -- operations -------------------------------------------------------------------------------
     def preview(self, name: str, on_output: Log | None = None) -> Outcome:
         """What an up would change. The policy pack (`policies/`) checks every resource; a violation is an
         `EngineError` listing each one."""
-        with self._stack(name) as stack, _Guardrails(self.root, self.home, name, "preview") as guard:
+        with self._stack(name) as stack, _Guardrails(self.root, self.home, name, "preview",
+                                                                        self.toolchain.language_host()) as guard:
             events = _EventCollector()
             result = self._call(name, lambda: stack.preview(on_output=on_output or self._out,
                                                             on_event=guard.watch(events), diff=False,
-                                                            color="never", **guard.options), guard)
+                                                            color="never", **guard.options,
+                                                            **self._config_options(name)), guard)
             return Outcome(name, "preview", events.changes(), _summary(result.change_summary), events.applied_outputs)
 
     def up(self, name: str, on_output: Log | None = None, allow_destroy: bool = False) -> Outcome:
@@ -176,10 +192,12 @@ class Engine:
         self.repair_drift(name, on_output)
         if allow_destroy:
             self._unprotect(name, on_output)
-        with self._stack(name) as stack, _Guardrails(self.root, self.home, name, "up") as guard:
+        with self._stack(name) as stack, _Guardrails(self.root, self.home, name, "up",
+                                                                        self.toolchain.language_host()) as guard:
             events = _EventCollector()
             result = self._call(name, lambda: stack.up(on_output=on_output or self._out, on_event=guard.watch(events),
-                                                       color="never", refresh=True, **guard.options), guard)
+                                                       color="never", refresh=True, **guard.options,
+                                                       **self._config_options(name)), guard)
             return Outcome(name, "up", events.changes(), _summary(result.summary.resource_changes),
                            events.applied_outputs)
 
@@ -188,7 +206,8 @@ class Engine:
         with self._stack(name) as stack:
             events = _EventCollector(refresh=True)
             result = self._call(name, lambda: stack.preview_refresh(on_output=on_output or self._out,
-                                                                    on_event=events, color="never"))
+                                                                    on_event=events, color="never",
+                                                                    **self._config_options(name)))
             return Outcome(name, "refresh", events.changes(), _summary(result.change_summary))
 
     def repair_drift(self, name: str, on_output: Log | None = None) -> list[ResourceChange]:
@@ -202,7 +221,7 @@ class Engine:
         events = _EventCollector(refresh=True)
         with self._stack(name, validate=False) as stack:
             self._call(name, lambda: stack.preview_refresh(on_output=lambda line: None, on_event=events,
-                                                           color="never"))
+                                                           color="never", **self._config_options(name)))
             objects = [events.recorded[c.urn] for c in events.changes() if c.op == "update" and c.urn in events.recorded]
             if not objects:
                 return []
@@ -239,7 +258,7 @@ class Engine:
         with self._stack(name) as stack:
             events = _EventCollector(refresh=True)
             result = self._call(name, lambda: stack.refresh(on_output=on_output or self._out, on_event=events,
-                                                            color="never"))
+                                                            color="never", **self._config_options(name)))
             return Outcome(name, "refresh", events.changes(), _summary(result.summary.resource_changes))
 
     def destroy(self, name: str, on_output: Log | None = None) -> Outcome:
@@ -249,13 +268,66 @@ class Engine:
         with self._stack(name, validate=False) as stack:
             events = _EventCollector()
             result = self._call(name, lambda: stack.destroy(on_output=on_output or self._out, on_event=events,
-                                                            color="never"))
+                                                            color="never", **self._config_options(name)))
             return Outcome(name, "destroy", events.changes(), _summary(result.summary.resource_changes))
 
     def outputs(self, name: str) -> dict[str, Any]:
         """Stack outputs; secret ones stay masked."""
         with self._stack(name, validate=False) as stack:
             return {k: ("[secret]" if v.secret else v.value) for k, v in self._call(name, stack.outputs).items()}
+
+    def set_config_secret(self, name: str, key: str, value: str) -> Path:
+        """Encrypt `value` as the secret config `key` of stack `name` into its committed config file, with the
+        stack's own secrets provider, so any checkout configured like CI can run the stack.
+
+        Only for shared state: a value encrypted with this checkout's generated passphrase could never be
+        read by CI, so that is refused rather than committed."""
+        settings = self.state_settings()
+        if not settings.shared:
+            raise ToolError("the committed stack config is read by CI and other checkouts, so its secrets must be "
+                            "encrypted for the shared state: set PULUMI_BACKEND_URL and SHIPYARD_SECRETS_PROVIDER "
+                            "(or PULUMI_CONFIG_PASSPHRASE) as the workflows do, then run this again; nothing was "
+                            "written")
+        target = self.root / COMMITTED_CONFIG_DIR / f"Pulumi.{name}.yaml"
+        self.committed_config(name)  # refuses a link or a folder in its place
+        env = self.env(settings)
+        with self._stack(name, validate=False):  # created with the configured provider on first use
+            pass
+        self._seed_secrets_provider(name, target, settings)
+        pulumi_bin = self.toolchain.binary("pulumi")
+        # The value goes through stdin, never the command line (process listings show arguments).
+        result = subprocess.run(
+            [str(pulumi_bin), "config", "set", "--secret", "--non-interactive", "--stack", name,
+             "--config-file", str(target), "--", f"{PROJECT}:{key}"],
+            input=value, capture_output=True, text=True, cwd=self.root, env={**os.environ, **env}, timeout=300)
+        if result.returncode != 0:
+            raise EngineError(f"stack '{name}': storing config '{key}' failed:\n"
+                              f"{_redact(result.stderr.strip(), value)[:2000]}")
+        return target
+
+    def _seed_secrets_provider(self, name: str, target: Path, settings: StateSettings) -> None:
+        """Start the committed file with the secrets provider this stack was created with in this checkout
+        (what `stack init` wrote to the machine-local config), so its secrets and the state's agree.
+        Without one (the stack was created elsewhere) the CLI falls back to the state's provider."""
+        import yaml
+
+        fields = ("secretsprovider", "encryptedkey", "encryptionsalt")
+        current = yaml.safe_load(target.read_text(encoding="utf-8")) if target.is_file() else None
+        current = current if isinstance(current, dict) else {}
+        if any(current.get(f) for f in fields):
+            return
+        local = self.root / STACK_CONFIG_DIR / f"Pulumi.{name}.yaml"
+        known = yaml.safe_load(local.read_text(encoding="utf-8")) if local.is_file() else None
+        known = known if isinstance(known, dict) else {}
+        seed = {f: known[f] for f in fields if known.get(f)}
+        if not seed and settings.secrets_provider != "passphrase":
+            seed = {"secretsprovider": settings.secrets_provider}
+        if not seed:
+            return
+        target.parent.mkdir(parents=True, exist_ok=True)
+        temp = target.with_name(f".{target.name}.{os.getpid()}")
+        temp.write_text(yaml.safe_dump({**seed, **current}, sort_keys=True), encoding="utf-8")
+        os.replace(temp, target)
 
     def _unprotect(self, name: str, on_output: Log | None = None) -> None:
         """Clear `protect` in the stack's state (export, edit, import: what `pulumi state unprotect --all`
@@ -276,21 +348,26 @@ class Engine:
     def _out(self, line: str) -> None:
         self.log(line.rstrip("\n"))
 
-    def _validate(self, name: str) -> None:
+    def _validate(self, name: str) -> Any:
+        """The stack file's model; nothing reaches the engine when the file (or the platform's policy,
+        catalog or prices) is invalid."""
         from shipyard.validation import check_stack
 
         checked = check_stack(self.root, self.repo.stack(name).path, self.repo.local_kubernetes_minor)
         if checked.diagnostics:
             raise InvalidInputError(checked.diagnostics)
+        return checked.stack
 
     @contextlib.contextmanager
     def _stack(self, name: str, validate: bool = True) -> Iterator[Any]:
-        """The Pulumi stack for `name`, created on first use, running this repository's program."""
+        """The Pulumi stack for `name`, created on first use (with the configured secrets provider),
+        running this repository's program."""
         from pulumi import automation as auto
 
         if validate:
-            self._validate(name)  # nothing reaches the engine when the file is invalid
-        env = self.env()
+            self._require_plugins(self._validate(name))
+        settings = self.state_settings()
+        env = self.env(settings)
         pulumi_bin = self.toolchain.binary("pulumi")
         with _PROCESS_LOCK, _program_context(self.root):
             try:
@@ -298,7 +375,7 @@ class Engine:
                 # No project_settings: the repository's own Pulumi.yaml is used and never rewritten.
                 workspace = auto.LocalWorkspaceOptions(
                     work_dir=str(self.root), pulumi_home=env["PULUMI_HOME"], env_vars=env,
-                    pulumi_command=command, secrets_provider="passphrase")
+                    pulumi_command=command, secrets_provider=settings.secrets_provider)
                 stack = self._call(name, lambda: auto.create_or_select_stack(
                     name, project_name=PROJECT, program=_inline_program(self.root), opts=workspace))
             except auto.errors.InvalidVersionError as exc:
@@ -335,6 +412,10 @@ class Engine:
         if guard is not None and guard.violations:
             raise guard.error()
         return result
+
+
+def _diagnostic(path: Path, root: Path, message: str) -> Diagnostic:
+    return Diagnostic(relpath(path, root), 1, 1, message)
 
 
 def _inline_program(root: Path) -> Callable[[], None]:
@@ -435,6 +516,19 @@ def _live_drift(meta: Any, op: str) -> tuple[str | None, list[str]]:
     return op, props
 
 
+def _redact(text: str, secret: str) -> str:
+    """`text` with every line of `secret`, every value after a `key:` and every long word of it masked: an
+    error message never carries the value it failed on, whole or quoted in part."""
+    pieces: set[str] = set()
+    for line in secret.splitlines():
+        pieces.add(line.strip())
+        pieces.add(line.partition(":")[2].strip())
+        pieces.update(word for word in line.split() if len(word) >= 12)
+    for piece in sorted((p for p in pieces if len(p) >= 8), key=len, reverse=True):
+        text = text.replace(piece, "[secret]")
+    return text
+
+
 def _summary(summary: Any) -> dict[str, int]:
     if not summary:
         return {}
@@ -444,9 +538,9 @@ def _summary(summary: Any) -> dict[str, int]:
 def _explain(stack: str, message: str) -> str:
     hint = ""
     if "no resource plugin" in message or "could not find plugin" in message or "failed to load plugin" in message:
-        hint = ("\nhint: a provider plugin is missing and plugins are never downloaded here; "
-                "`shipyard tools install` builds the Kubernetes provider. The AWS provider cannot be built on "
-                "this machine, so eks stacks only preview offline (`shipyard preview --offline`).")
+        hint = ("\nhint: a provider plugin is missing. Shipyard installs plugins ahead of time at the exact "
+                "versions its Python packages pin and never downloads one mid-run: run `shipyard tools install "
+                "--for engine` (official releases, or SHIPYARD_TOOLS_MIRROR for a mirror).")
     elif _POLICY_PACK_FAILED.search(message):
         hint = (f"\nhint: the policy pack ({_POLICY_PACK_DIR}/) could not run; `bin/install` (re)creates its "
                 "virtual environment (policies/requirements.lock), or set SHIPYARD_POLICY_PYTHON to a Python "
@@ -466,9 +560,10 @@ def _explain(stack: str, message: str) -> str:
 _POLICY_PACK_DIR = "policies"
 """The policy pack run on every preview and up (`PulumiPolicy.yaml`; pack `shipyard-guardrails`)."""
 _POLICY_ANALYZER = "bin/pulumi-analyzer-policy-python"
-"""What the engine is given as the pack. The CLI runs a pack *directory* through its language host, and
-`pulumi-language-python` cannot be built here; an executable file it starts directly as an analyzer plugin.
-This shim runs the pack's `__main__.py`, which serves the analyzer itself."""
+"""The fallback for a CLI without a Python language host (a toolchain built from source: the host's Go module
+has no release tags to build from). The CLI runs a pack *directory* through its language host, but starts an
+executable file directly as an analyzer plugin; this shim runs the pack's `__main__.py`, which serves the
+analyzer itself. Every official Pulumi release ships the host, and then the pack runs the standard way."""
 _COLOR_TAG = re.compile(r"<\{%[^%]*%\}>")
 _POLICY_PACK_FAILED = re.compile(r'pulumi-analyzer-policy-python:|policy pack "[^"]*" failed to start|'
                                  r"could not start policy pack|validating policy config")
@@ -526,9 +621,12 @@ class _Guardrails:
 
     A repository without `policies/PulumiPolicy.yaml` runs without a pack (`options` is empty)."""
 
-    def __init__(self, root: Path, home: Path, stack: str, operation: str) -> None:
+    def __init__(self, root: Path, home: Path, stack: str, operation: str, language_host: Path | None = None) -> None:
         self.pack = root / _POLICY_PACK_DIR
-        self.analyzer = self.pack / _POLICY_ANALYZER
+        # Chosen by detection: the standard `--policy-pack policies` wherever the CLI has its Python language
+        # host next to it (it then runs the pack with PULUMI_PYTHON_CMD, the pack's own environment), the
+        # analyzer shim otherwise.
+        self.analyzer = self.pack if language_host is not None else self.pack / _POLICY_ANALYZER
         self.root, self.home, self.stack, self.operation = root, home, stack, operation
         self.options: dict[str, list[str]] = {}
         self.violations: list[_Violation] = []

@@ -58,8 +58,8 @@ def kubeconfig_for(stack: StackFile, root: Path, config: pulumi.Config) -> pulum
     value = config.get_secret(key)
     if value is None:
         raise pulumi.RunError(f"stack '{stack.stack_name}' uses an existing cluster but config '{key}' is not set; "
-                              f"run `pulumi config set --secret {key} \"$(cat kubeconfig)\" --stack "
-                              f"{stack.stack_name}`")
+                              f"run `shipyard config set-kubeconfig {stack.stack_name} KUBECONFIG_FILE` and commit "
+                              f"config/Pulumi.{stack.stack_name}.yaml")
     return value
 
 

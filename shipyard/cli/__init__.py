@@ -50,11 +50,11 @@ def cli(ctx: click.Context, repo_path: Path | None) -> None:
 
 
 def _register() -> None:
-    from shipyard.cli import (approval, changed, codeowners, drift, engine_cmds, local, new_team, preview, report,
-                              schema, stacks, tools, validate)
+    from shipyard.cli import (approval, changed, codeowners, config, drift, engine_cmds, local, new_team, preview,
+                              report, schema, stacks, tools, validate)
 
     for module in (validate, schema, stacks, preview, tools, local, changed, drift, new_team, codeowners, approval,
-                   report):
+                   report, config):
         cli.add_command(module.command)
     cli.add_command(engine_cmds.up)
     cli.add_command(engine_cmds.destroy)

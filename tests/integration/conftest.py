@@ -77,9 +77,13 @@ def itest_repo(tmp_path_factory) -> Path:
 @pytest.fixture(scope="session")
 def shipyard_home(itest_repo: Path) -> Iterator[Path]:
     home = itest_repo / ".shipyard"
-    saved = {k: os.environ.get(k) for k in ("SHIPYARD_HOME", "PULUMI_BACKEND_URL", "PULUMI_CONFIG_PASSPHRASE")}
+    # These tests use the local defaults (file backend, generated passphrase), whatever the machine running
+    # them has set: a CI runner has CI=true, which rightly refuses those defaults.
+    state_vars = ("PULUMI_BACKEND_URL", "PULUMI_CONFIG_PASSPHRASE", "PULUMI_CONFIG_PASSPHRASE_FILE",
+                  "SHIPYARD_SECRETS_PROVIDER", "SHIPYARD_STATE_ANNOUNCED", "CI")
+    saved = {k: os.environ.get(k) for k in ("SHIPYARD_HOME", *state_vars)}
     os.environ["SHIPYARD_HOME"] = str(home)
-    for key in ("PULUMI_BACKEND_URL", "PULUMI_CONFIG_PASSPHRASE"):
+    for key in state_vars:
         os.environ.pop(key, None)
     yield home
     for key, value in saved.items():

@@ -1,0 +1,77 @@
+"""Engine decisions that need no engine: which policy pack path, committed config, messages."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import pytest
+
+from shipyard.engine import Engine, _explain, _Guardrails, _redact
+from shipyard.errors import InvalidInputError, ToolError
+from shipyard.tools import Toolchain
+
+
+@pytest.fixture
+def policy_python(monkeypatch, tmp_path: Path) -> Path:
+    python = tmp_path / "policy-python"
+    python.write_text("#!/bin/sh\n")
+    python.chmod(0o755)
+    monkeypatch.setenv("SHIPYARD_POLICY_PYTHON", str(python))
+    return python
+
+
+def test_policy_pack_runs_the_standard_way_when_the_cli_has_a_python_language_host(platform_repo: Path,
+                                                                                   policy_python, tmp_path: Path):
+    host = tmp_path / "pulumi-language-python"
+    with _Guardrails(platform_repo, tmp_path / "home", "sandbox-dev", "preview", host) as guard:
+        assert guard.options["policy_packs"] == [str(platform_repo / "policies")]
+        config = Path(guard.options["policy_pack_configs"][0])
+        assert config.stat().st_mode & 0o777 == 0o600
+    assert not config.exists()
+
+
+def test_policy_pack_falls_back_to_the_analyzer_shim_without_a_language_host(platform_repo: Path, policy_python,
+                                                                             tmp_path: Path):
+    with _Guardrails(platform_repo, tmp_path / "home", "sandbox-dev", "up", None) as guard:
+        assert guard.options["policy_packs"] == [str(platform_repo / "policies/bin/pulumi-analyzer-policy-python")]
+
+
+def test_committed_stack_config_is_used_only_when_it_is_a_regular_file(platform_repo: Path, tmp_path: Path):
+    engine = Engine(platform_repo, toolchain=Toolchain(platform_repo, cache=tmp_path / "tools"))
+    assert engine.committed_config("payments-staging") is None
+    assert engine._config_options("payments-staging") == {}
+    config = platform_repo / "config"
+    config.mkdir()
+    (config / "Pulumi.payments-staging.yaml").write_text("config: {}\n")
+    assert engine._config_options("payments-staging") == {"config_file": str(config / "Pulumi.payments-staging.yaml")}
+    outside = tmp_path / "elsewhere.yaml"
+    outside.write_text("config: {}\n")
+    os.symlink(outside, config / "Pulumi.sandbox-dev.yaml")
+    with pytest.raises(InvalidInputError, match="config/Pulumi.sandbox-dev.yaml:1:1: a stack config file must be a "
+                                                "regular file"):
+        engine.committed_config("sandbox-dev")
+
+
+def test_storing_a_kubeconfig_for_ci_refuses_the_local_state(platform_repo: Path, tmp_path: Path, monkeypatch):
+    for name in ("PULUMI_BACKEND_URL", "CI", "SHIPYARD_SECRETS_PROVIDER", "PULUMI_CONFIG_PASSPHRASE"):
+        monkeypatch.delenv(name, raising=False)
+    monkeypatch.setenv("SHIPYARD_HOME", str(tmp_path / "home"))
+    engine = Engine(platform_repo, toolchain=Toolchain(platform_repo, cache=tmp_path / "tools"), log=lambda _: None)
+    with pytest.raises(ToolError, match="set PULUMI_BACKEND_URL and SHIPYARD_SECRETS_PROVIDER"):
+        engine.set_config_secret("payments-staging", "kubeconfig", "apiVersion: v1")
+    assert not (platform_repo / "config").exists()
+
+
+def test_a_missing_plugin_hint_names_the_install_command_not_a_machine():
+    text = _explain("ledger-prod", "error: no resource plugin 'pulumi-resource-aws' found in the workspace at "
+                                   "version v7.51.1")
+    assert "shipyard tools install --for engine" in text
+    assert "machine" not in text and "cannot be built" not in text
+
+
+def test_errors_never_carry_the_secret_they_failed_on():
+    secret = "client-key-data: QUJDREVGR0hJSktMTU5PUA==\ntoken: abcdefgh12345678"
+    message = "error: could not parse QUJDREVGR0hJSktMTU5PUA== near token: abcdefgh12345678"
+    redacted = _redact(message, secret)
+    assert "QUJDREVGR0hJSktMTU5PUA==" not in redacted and "abcdefgh12345678" not in redacted
