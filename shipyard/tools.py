@@ -494,7 +494,10 @@ class Toolchain:
                             f"install Go 1.26 or newer (https://go.dev/doc/install; the `go` command must be on "
                             f"PATH), or {where}, then run `shipyard tools install` again")
         log(f"==> {prefix}; building it from the Go module proxy instead")
-        self._build(tool, log)
+        try:
+            self._build(tool, log)
+        except ToolError as exc:
+            raise ToolError(f"{prefix}; building it from the Go module proxy instead failed: {exc}") from None
 
     def _staging(self, tool: Tool) -> Path:
         staging = self.cache / f".{tool.key}.partial-{os.getpid()}"
@@ -547,11 +550,13 @@ class Toolchain:
                 if not os.access(staging / "bin" / binary, os.X_OK):
                     raise ToolError(f"{tool.name} {tool.version}: the downloaded files do not provide {binary}; "
                                     "nothing installed")
-            if tool.version_args is not None:
-                output = _version_output(staging / "bin" / tool.binaries[0], tool.version_args)
+            # Every binary, not only the first: a flat mirror holds one kube-apiserver whatever its version.
+            for index, binary in enumerate(tool.binaries if tool.version_args is not None else ()):
+                output = _version_output(staging / "bin" / binary, tool.version_args)
                 if tool.expect not in output:
-                    raise ToolError(f"{tool.name} {tool.version}: {tool.binaries[0]} from {artifacts[0].url} does not "
-                                    f"report {tool.expect!r} (it says {output.strip()[:80]!r}); nothing installed")
+                    url = artifacts[index if len(artifacts) == len(tool.binaries) else 0].url
+                    raise ToolError(f"{tool.name} {tool.version}: {binary} from {url} does not report "
+                                    f"{tool.expect!r} (it says {output.strip()[:80]!r}); nothing installed")
             final = self._commit(tool, staging, {"source": source, "url": records[0]["url"],
                                                  "sha256": records[0]["sha256"], "artifacts": records})
         except BaseException:

@@ -383,6 +383,26 @@ def test_a_binary_reporting_another_version_installs_nothing(tmp_path: Path, cac
     assert not (cache / "kubectl-1.36.3").exists()
 
 
+def test_each_server_binary_must_report_the_pin(tmp_path: Path, cache: Path, monkeypatch, capsys):
+    files = {**fake_release(), "kube-scheduler": script("Kubernetes v1.35.0")}
+    with FileServer(write_mirror(tmp_path / "mirror", files)) as server:
+        monkeypatch.setenv(MIRROR_ENV, server.url)
+        assert cli("tools", "install", "kubernetes", "--no-build") == 1
+    assert f"kube-scheduler from {server.url}/kube-scheduler does not report 'Kubernetes v1.36.3'" in (
+        capsys.readouterr().err)
+    assert not (cache / "kubernetes-1.36.3").exists()
+
+
+def test_big_downloads_report_progress_on_stderr(tmp_path: Path, cache: Path, monkeypatch, capsys):
+    padding = os.urandom(17 << 20)  # incompressible: the archive itself is over the progress threshold
+    files = {**fake_release(), "actionlint_1.7.12_linux_amd64.tar.gz": targz({
+        "actionlint": script("1.7.12"), "docs/padding.bin": padding})}
+    with FileServer(write_mirror(tmp_path / "mirror", files)) as server:
+        monkeypatch.setenv(MIRROR_ENV, server.url)
+        assert cli("tools", "install", "actionlint", "--no-build") == 0
+    assert "  actionlint | actionlint_1.7.12_linux_amd64.tar.gz: 17 MiB in " in capsys.readouterr().err
+
+
 def test_a_file_url_mirror(tmp_path: Path, cache: Path, monkeypatch):
     directory = write_mirror(tmp_path / "shared disk", fake_release())
     monkeypatch.setenv(MIRROR_ENV, directory.as_uri())
