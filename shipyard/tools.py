@@ -288,11 +288,11 @@ class Toolchain:
         return [t for t in self.tools() if profile == "all" or profile in t.profiles]
 
     def select(self, names: list[str] | None = None, profile: str | None = None) -> list[Tool]:
-        """The named tools (in pin order), or a profile's (default: all)."""
-        if names:
-            wanted = {self.tool(name).name for name in names}  # unknown names fail before anything happens
-            return [t for t in self.tools() if t.name in wanted]
-        return self.profile(profile or "all")
+        """The named tools plus a profile's, in pin order; neither given: all."""
+        wanted = {self.tool(name).name for name in names or ()}  # unknown names fail before anything happens
+        if profile or not wanted:
+            wanted |= {t.name for t in self.profile(profile or "all")}
+        return [t for t in self.tools() if t.name in wanted]
 
     def artifacts(self, tool: Tool, mirror: str | None = None) -> list[Artifact]:
         """The tool's official release artifacts for this platform (empty when the project publishes none),
@@ -427,8 +427,8 @@ class Toolchain:
     # -- installing -------------------------------------------------------------------------------
     def install(self, names: list[str] | None = None, profile: str | None = None, no_build: bool = False,
                 log: Log = print) -> list[ToolState]:
-        """Reuse, download or build every selected tool (the named ones, else `profile`, else all). Every tool
-        is attempted; one ToolError at the end names each that could not be installed and why."""
+        """Reuse, download or build every selected tool (the named ones and `profile`'s; neither: all). Every
+        tool is attempted; one ToolError at the end names each that could not be installed and why."""
         wanted = self.select(names, profile)
         mirror = os.environ.get(MIRROR_ENV, "").strip() or None
         todo = []

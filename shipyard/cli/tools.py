@@ -24,16 +24,15 @@ def command() -> None:
 @command.command("install")
 @click.argument("names", nargs=-1)
 @click.option("--for", "profile", type=click.Choice(["engine", "local", "all"]),
-              help=f"Install a profile's tools (default: all). {PROFILE_HELP}")
+              help=f"Install a profile's tools, with any NAMES (default, without NAMES: all). {PROFILE_HELP}")
 @click.option("--no-build", is_flag=True,
               help="Download only: fail instead of building a tool from the Go module proxy.")
 @click.pass_obj
 def install(obj, names: tuple[str, ...], profile: str | None, no_build: bool) -> int:
-    """Reuse, download or build the named tools, or a profile's. Exit 1 naming every tool that failed."""
+    """Reuse, download or build the named tools and a profile's (neither: all). Exit 1 naming every tool that
+    failed, the file and URL it tried and why."""
     from shipyard.tools import Toolchain, print_log
 
-    if names and profile:
-        raise click.UsageError("give tool names or --for PROFILE, not both")
     Toolchain(obj.repo.root).install(list(names) or None, profile=profile, no_build=no_build, log=print_log)
     return 0
 

@@ -581,10 +581,13 @@ def test_tools_status_exit_codes_per_profile(capsys, cache: Path, monkeypatch):
                                  "all": ["pulumi-resource-aws", "actionlint"]}
 
 
-def test_install_rejects_names_with_a_profile_and_unknown_names(cache: Path, capsys):
-    assert cli("tools", "install", "etcd", "--for", "local") == 1
+def test_install_selects_names_and_profiles(chain: Toolchain, cache: Path, capsys):
+    assert [t.name for t in chain.select(["actionlint"], "local")] == [
+        "pulumi", "pulumi-resource-kubernetes", "etcd", "kubernetes", "kubectl", "kwok", "actionlint"]
+    assert [t.name for t in chain.select(["kwok", "etcd"])] == ["etcd", "kwok"]
+    assert len(chain.select()) == len(chain.tools())
     assert cli("tools", "install", "terraform") == 1
-    assert "unknown tool 'terraform'" in capsys.readouterr().err
+    assert "unknown tool 'terraform'; pinned tools: pulumi, " in capsys.readouterr().err
 
 
 def test_sha256sums_keeps_entries_of_files_still_in_the_mirror(tmp_path: Path, cache: Path):
