@@ -899,7 +899,8 @@ def _unpack(archive: Path, artifact: Artifact, staging: Path, tool: Tool) -> Non
                 except tarfile.FilterError as exc:
                     raise ToolError(f"{tool.name} {tool.version}: {artifact.file} has an unsafe entry "
                                     f"{member.name!r} ({exc}); nothing installed") from None
-                if member.name in wanted or member.name.rstrip("/") in wanted:
+                # Some tools write `./name`: it lands at the same place as `name`.
+                if member.name.removeprefix("./") in wanted:
                     tar.extract(member, scratch, filter="data")
     elif artifact.file.endswith(".zip"):
         with zipfile.ZipFile(archive) as zipped:
@@ -909,7 +910,7 @@ def _unpack(archive: Path, artifact: Artifact, staging: Path, tool: Tool) -> Non
                         or (info.external_attr >> 16) & 0o170000 == 0o120000):
                     raise ToolError(f"{tool.name} {tool.version}: {artifact.file} has an unsafe entry "
                                     f"{info.filename!r}; nothing installed")
-                if info.filename in wanted:
+                if info.filename.removeprefix("./") in wanted:
                     target = scratch / info.filename
                     target.parent.mkdir(parents=True, exist_ok=True)
                     with zipped.open(info) as source, target.open("wb") as out:

@@ -383,6 +383,13 @@ def test_a_binary_reporting_another_version_installs_nothing(tmp_path: Path, cac
     assert not (cache / "kubectl-1.36.3").exists()
 
 
+def test_archive_entries_written_with_a_dot_slash_prefix(tmp_path: Path, cache: Path, monkeypatch):
+    files = {**fake_release(), ETCD_FILE: targz({"./etcd-v3.6.16-linux-amd64/etcd": script("etcd Version: 3.6.16")})}
+    with FileServer(write_mirror(tmp_path / "mirror", files)) as server:
+        monkeypatch.setenv(MIRROR_ENV, server.url)
+        assert cli("tools", "install", "etcd", "--no-build") == 0
+
+
 def test_each_server_binary_must_report_the_pin(tmp_path: Path, cache: Path, monkeypatch, capsys):
     files = {**fake_release(), "kube-scheduler": script("Kubernetes v1.35.0")}
     with FileServer(write_mirror(tmp_path / "mirror", files)) as server:
