@@ -58,7 +58,7 @@ def status(obj, profile: str, as_json: bool) -> int:
         width = max(len(s.tool.name) for s in shown)
         for s in shown:
             mark = "ok     " if s.ok else "MISSING"
-            where = f"{s.source:<8} {s.path}" if s.ok else s.detail
+            where = f"{s.source:<10} {s.path}" if s.ok else s.detail
             click.echo(f"{mark} {s.tool.name.ljust(width)}  {s.tool.version:<10} {where}")
         for name in PROFILES:
             if missing[name]:
