@@ -475,13 +475,13 @@ class Toolchain:
                 self._download(tool, artifacts, "mirror" if mirror else "release", downloads, log)
                 return
             except _Unavailable as exc:
-                problem = str(exc)
+                problem, host = str(exc), urlsplit(exc.url).hostname
         else:
             system, arch = self.platform
-            problem = f"{tool.name} publishes no release for {system}/{arch}"
+            problem, host = f"{tool.name} publishes no release for {system}/{arch}", None
         prefix = f"{tool.name} {tool.version}: {problem}"
         where = (f"make {MIRROR_ENV} point at a mirror that has it" if mirror else
-                 f"allow downloads from its release site, or set {MIRROR_ENV} to a mirror that has it")
+                 f"allow downloads from {host or 'its release site'}, or set {MIRROR_ENV} to a mirror that has it")
         if not tool.buildable:
             raise ToolError(f"{prefix}. {tool.binaries[0]} cannot be built from the Go module proxy, so it must be "
                             f"downloaded: {where} (`shipyard tools mirror DIR` on a machine that has it writes one), "
