@@ -27,7 +27,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from shipyard.errors import ConcurrentUpdateError, Diagnostic, EngineError, InvalidInputError, ToolError, relpath
+from shipyard.errors import (ConcurrentUpdateError, Diagnostic, EngineError, InvalidInputError, StackNotAppliedError,
+                             ToolError, relpath)
 from shipyard.paths import shipyard_home
 from shipyard.repo import Repo
 from shipyard.state import ANNOUNCED_VAR, StateSettings, resolve_state
@@ -166,11 +167,18 @@ class Engine:
         return {"config_file": str(committed)} if committed is not None else {}
 
     # -- operations -------------------------------------------------------------------------------
-    def preview(self, name: str, on_output: Log | None = None) -> Outcome:
+    def preview(self, name: str, on_output: Log | None = None, create_stack: bool | None = None) -> Outcome:
         """What an up would change. The policy pack (`policies/`) checks every resource; a violation is an
-        `EngineError` listing each one."""
-        with self._stack(name) as stack, _Guardrails(self.root, self.home, name, "preview",
-                                                                        self.toolchain.language_host()) as guard:
+        `EngineError` listing each one. A stack never applied is planned without the engine (everything is
+        created); `create_stack` as `_stack`'s `create` (default: only in the local mode)."""
+        try:
+            with self._stack(name, create=create_stack) as stack:
+                return self._preview(name, stack, on_output)
+        except StackNotAppliedError:
+            return self._plan_new_stack(name, on_output)
+
+    def _preview(self, name: str, stack: Any, on_output: Log | None) -> Outcome:
+        with _Guardrails(self.root, self.home, name, "preview", self.toolchain.language_host()) as guard:
             events = _EventCollector()
             result = self._call(name, lambda: stack.preview(on_output=on_output or self._out,
                                                             on_event=guard.watch(events), diff=False,
@@ -191,9 +199,9 @@ class Engine:
         self._validate(name)
         self.repair_drift(name, on_output)
         if allow_destroy:
-            self._unprotect(name, on_output)
-        with self._stack(name) as stack, _Guardrails(self.root, self.home, name, "up",
-                                                                        self.toolchain.language_host()) as guard:
+            self._unprotect(name, on_output, allow_missing=True)
+        with self._stack(name, create=True) as stack, \
+                _Guardrails(self.root, self.home, name, "up", self.toolchain.language_host()) as guard:
             events = _EventCollector()
             result = self._call(name, lambda: stack.up(on_output=on_output or self._out, on_event=guard.watch(events),
                                                        color="never", refresh=True, **guard.options,
@@ -202,8 +210,9 @@ class Engine:
                            events.applied_outputs)
 
     def refresh_preview(self, name: str, on_output: Log | None = None) -> Outcome:
-        """What a refresh would change: the live state no longer matching the last deployment."""
-        with self._stack(name) as stack:
+        """What a refresh would change: the live state no longer matching the last deployment. A stack that
+        was never applied has no live state: `StackNotAppliedError`."""
+        with self._stack(name, create=False) as stack:
             events = _EventCollector(refresh=True)
             result = self._call(name, lambda: stack.preview_refresh(on_output=on_output or self._out,
                                                                     on_event=events, color="never",
@@ -219,13 +228,17 @@ class Engine:
         policy type) is invisible to its diff and would never be removed.
         """
         events = _EventCollector(refresh=True)
-        with self._stack(name, validate=False) as stack:
-            self._call(name, lambda: stack.preview_refresh(on_output=lambda line: None, on_event=events,
-                                                           color="never", **self._config_options(name)))
-            objects = [events.recorded[c.urn] for c in events.changes() if c.op == "update" and c.urn in events.recorded]
-            if not objects:
-                return []
-            kubeconfig = self._call(name, stack.outputs).get("kubeconfig")
+        try:
+            with self._stack(name, validate=False, create=False) as stack:
+                self._call(name, lambda: stack.preview_refresh(on_output=lambda line: None, on_event=events,
+                                                               color="never", **self._config_options(name)))
+                objects = [events.recorded[c.urn] for c in events.changes()
+                           if c.op == "update" and c.urn in events.recorded]
+                if not objects:
+                    return []
+                kubeconfig = self._call(name, stack.outputs).get("kubeconfig")
+        except StackNotAppliedError:
+            return []  # a first up: nothing was applied, so nothing can have drifted
         if kubeconfig is None or not isinstance(kubeconfig.value, str):
             return []
         (on_output or self._out)(f"re-applying {len(objects)} Kubernetes object(s) changed out of band")
@@ -255,7 +268,7 @@ class Engine:
         return [c for c in events.changes() if c.urn in events.recorded]
 
     def refresh(self, name: str, on_output: Log | None = None) -> Outcome:
-        with self._stack(name) as stack:
+        with self._stack(name, create=False) as stack:
             events = _EventCollector(refresh=True)
             result = self._call(name, lambda: stack.refresh(on_output=on_output or self._out, on_event=events,
                                                             color="never", **self._config_options(name)))
@@ -265,7 +278,7 @@ class Engine:
         """Delete every resource of the stack. Callers confirm first (the CLI asks for --yes, and for a prod
         stack its name typed): protected resources are unprotected, or the engine would refuse them."""
         self._unprotect(name, on_output)
-        with self._stack(name, validate=False) as stack:
+        with self._stack(name, validate=False, create=False) as stack:
             events = _EventCollector()
             result = self._call(name, lambda: stack.destroy(on_output=on_output or self._out, on_event=events,
                                                             color="never", **self._config_options(name)))
@@ -273,7 +286,7 @@ class Engine:
 
     def outputs(self, name: str) -> dict[str, Any]:
         """Stack outputs; secret ones stay masked."""
-        with self._stack(name, validate=False) as stack:
+        with self._stack(name, validate=False, create=False) as stack:
             return {k: ("[secret]" if v.secret else v.value) for k, v in self._call(name, stack.outputs).items()}
 
     def set_config_secret(self, name: str, key: str, value: str) -> Path:
@@ -329,20 +342,24 @@ class Engine:
         temp.write_text(yaml.safe_dump({**seed, **current}, sort_keys=True), encoding="utf-8")
         os.replace(temp, target)
 
-    def _unprotect(self, name: str, on_output: Log | None = None) -> None:
+    def _unprotect(self, name: str, on_output: Log | None = None, allow_missing: bool = False) -> None:
         """Clear `protect` in the stack's state (export, edit, import: what `pulumi state unprotect --all`
-        does, through the Automation API)."""
-        with self._stack(name, validate=False) as stack:
-            exported = self._call(name, stack.export_stack)
-            resources = exported.deployment.get("resources") or []
-            protected = [r for r in resources if r.get("protect")]
-            if not protected:
-                return
-            for resource in protected:
-                resource["protect"] = False
-            (on_output or self._out)(f"approved: lifting protection from {len(protected)} resource(s) for this "
-                                     "update")
-            self._call(name, lambda: stack.import_stack(exported))
+        does, through the Automation API). `allow_missing`: a stack never applied has nothing to lift."""
+        try:
+            with self._stack(name, validate=False, create=False) as stack:
+                exported = self._call(name, stack.export_stack)
+                resources = exported.deployment.get("resources") or []
+                protected = [r for r in resources if r.get("protect")]
+                if not protected:
+                    return
+                for resource in protected:
+                    resource["protect"] = False
+                (on_output or self._out)(f"approved: lifting protection from {len(protected)} resource(s) for "
+                                         "this update")
+                self._call(name, lambda: stack.import_stack(exported))
+        except StackNotAppliedError:
+            if not allow_missing:
+                raise
 
     # -- plumbing ---------------------------------------------------------------------------------
     def _out(self, line: str) -> None:
@@ -359,9 +376,14 @@ class Engine:
         return checked.stack
 
     @contextlib.contextmanager
-    def _stack(self, name: str, validate: bool = True) -> Iterator[Any]:
-        """The Pulumi stack for `name`, created on first use (with the configured secrets provider),
-        running this repository's program."""
+    def _stack(self, name: str, validate: bool = True, create: bool | None = True) -> Iterator[Any]:
+        """The Pulumi stack for `name`, running this repository's program.
+
+        Only applying creates a stack (`create=True`, with the configured secrets provider). Reading
+        operations select it and raise `StackNotAppliedError` when it does not exist: a drift check or a
+        destroy of a mistyped name must not leave an empty stack behind, and CI's read-only preview role
+        cannot write to the state. `create=None` (previews): create only in the local mode, where the
+        state is this checkout's own."""
         from pulumi import automation as auto
 
         if validate:
@@ -369,6 +391,8 @@ class Engine:
         settings = self.state_settings()
         env = self.env(settings)
         pulumi_bin = self.toolchain.binary("pulumi")
+        if create is None:
+            create = not settings.shared
         with _PROCESS_LOCK, _program_context(self.root):
             try:
                 command = self._pulumi_command(pulumi_bin)
@@ -376,11 +400,33 @@ class Engine:
                 workspace = auto.LocalWorkspaceOptions(
                     work_dir=str(self.root), pulumi_home=env["PULUMI_HOME"], env_vars=env,
                     pulumi_command=command, secrets_provider=settings.secrets_provider)
-                stack = self._call(name, lambda: auto.create_or_select_stack(
-                    name, project_name=PROJECT, program=_inline_program(self.root), opts=workspace))
+                opener = auto.create_or_select_stack if create else auto.select_stack
+
+                def open_stack() -> Any:
+                    try:
+                        return opener(name, project_name=PROJECT, program=_inline_program(self.root), opts=workspace)
+                    except auto.StackNotFoundError:
+                        raise StackNotAppliedError(f"stack '{name}' has never been applied: the state backend has "
+                                                   f"no stack of that name (`shipyard up {name}` creates it)") from None
+
+                stack = self._call(name, open_stack)
             except auto.errors.InvalidVersionError as exc:
                 raise EngineError(f"the Pulumi CLI at {pulumi_bin} is not usable: {exc}") from None
             yield stack
+
+    def _plan_new_stack(self, name: str, on_output: Log | None = None) -> Outcome:
+        """The preview of a stack that was never applied: everything its program declares is created. The
+        engine cannot preview a stack that does not exist, and creating one is an apply's job, so the
+        program is evaluated under mocks (as `preview --offline` does); the policy pack runs at its first
+        `up`, before anything is created."""
+        from shipyard.offline import run_offline
+
+        (on_output or self._out)(f"stack '{name}' has never been applied: every resource below is created by its "
+                                 "first `shipyard up` (evaluated without the engine)")
+        with _PROCESS_LOCK:
+            planned = run_offline(self.root, name)
+        changes = [ResourceChange(urn=p.urn, type=p.type, name=p.name, op="create") for p in planned]
+        return Outcome(name, "preview", changes, {"create": len(changes)} if changes else {})
 
     def _pulumi_command(self, binary: Path) -> Any:
         """The Automation API's handle on the CLI, made once per engine: constructing one runs

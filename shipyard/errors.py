@@ -67,6 +67,10 @@ class ConcurrentUpdateError(EngineError):
     """Someone else is updating the same stack right now."""
 
 
+class StackNotAppliedError(EngineError):
+    """The stack has no state yet: it was never applied (only `up` creates a stack)."""
+
+
 def relpath(path: Path, root: Path) -> str:
     """Path as shown to users: relative to the repository when inside it."""
     try:

@@ -19,7 +19,7 @@ from typing import Any
 
 from shipyard.cost import COST_OUTPUT, stack_cost
 from shipyard.engine import Engine, Outcome, ResourceChange
-from shipyard.errors import ConcurrentUpdateError, InvalidInputError, ShipyardError
+from shipyard.errors import ConcurrentUpdateError, InvalidInputError, ShipyardError, StackNotAppliedError
 
 RISKY_OPS = {"replace", "create-replacement", "delete-replaced", "delete", "discard"}
 # Replacing or deleting these loses a cluster, its capacity, its network or a team's namespace.
@@ -117,8 +117,12 @@ def _errored(operation: str) -> dict[str, Any]:
 def _drift(engine: Engine, stack: str, started: float) -> StackReport:
     """Two findings: live drift (a refresh preview: the running state moved since the last deployment)
     and pending changes (a preview: Git says something that was never applied)."""
-    live = [dataclasses.replace(c, source="live") for c in engine.refresh_preview(stack).changes]
-    pending = [dataclasses.replace(c, source="git") for c in engine.preview(stack).changes]
+    try:
+        live = [dataclasses.replace(c, source="live") for c in engine.refresh_preview(stack).changes]
+    except StackNotAppliedError:
+        live = []  # never applied: nothing live to drift; everything is pending below
+    # A drift check never creates a stack, whatever the state mode.
+    pending = [dataclasses.replace(c, source="git") for c in engine.preview(stack, create_stack=False).changes]
     changes = live + pending
     return StackReport(stack, "drift", changes, seconds=time.monotonic() - started,
                        extra={"status": "drift" if changes else "clean"})

@@ -116,6 +116,9 @@ def rehearsal(tmp_path_factory, cluster: LocalCluster) -> Iterator[Rehearsal]:
         source = copy_platform(work / "source")
         (source / "stacks" / "rehearsal").mkdir()
         (source / "stacks" / "rehearsal" / "dev.yaml").write_text(STACK_FILE)
+        # Merged but never applied (a deploy still to come): read-only commands must not create it.
+        (source / "stacks" / "rehearsal" / "staging.yaml").write_text(
+            STACK_FILE.replace("environment: dev", "environment: staging"))
         (source / ".gitignore").write_text((Path(__file__).parents[2] / ".gitignore").read_text())
         git(source, "init", "-q", "-b", "main")
         git(source, "add", "-A")
@@ -231,3 +234,21 @@ def _locks(aws: FakeAws) -> list[str]:
 def _checkpoint(aws: FakeAws) -> dict:
     key = next(k for k in aws.objects(BUCKET) if k.endswith(f"/{STACK}.json") and "/stacks/" in k)
     return json.loads(aws.client("s3").get_object(Bucket=BUCKET, Key=key)["Body"].read())
+
+
+def test_reading_commands_never_create_a_stack_in_the_shared_state(applied: Rehearsal):
+    """CI's preview and drift roles are read-only, and a mistyped destroy must not leave an empty stack."""
+    d = applied.clone("d")
+    new = "rehearsal-staging"
+    before = applied.aws.objects(BUCKET)
+    preview = applied.run(d, "preview", new, "--json", "preview.json")
+    assert "has never been applied" in preview.stderr
+    report = json.loads((d / "preview.json").read_text())
+    ops = {c["op"] for s in report["stacks"] for c in s["changes"]}
+    assert ops == {"create"}
+    assert any(c["type"] == "kubernetes:core/v1:Namespace" for s in report["stacks"] for c in s["changes"])
+    drift = applied.run(d, "drift", new, check=2)
+    assert f"{new}: drift" in drift.stdout and "git  create" in drift.stdout
+    destroy = applied.run(d, "destroy", new, "--yes", check=1)
+    assert f"stack '{new}' has never been applied" in destroy.stderr
+    assert applied.aws.objects(BUCKET) == before
