@@ -30,7 +30,7 @@ from typing import Any
 from shipyard.errors import (ConcurrentUpdateError, Diagnostic, EngineError, InvalidInputError, StackNotAppliedError,
                              ToolError, relpath)
 from shipyard.paths import shipyard_home
-from shipyard.repo import Repo
+from shipyard.repo import CONFIG_DIR, Repo
 from shipyard.state import ANNOUNCED_VAR, StateSettings, resolve_state
 from shipyard.tools import Toolchain
 
@@ -38,7 +38,7 @@ PROJECT = "shipyard"
 STACK_CONFIG_DIR = ".shipyard/stack-config"
 """Pulumi.yaml's `stackConfigDir`: what the CLI writes on its own (the secrets provider a stack was created
 with in this checkout) stays out of Git, so a local run never dirties the repository."""
-COMMITTED_CONFIG_DIR = "config"
+COMMITTED_CONFIG_DIR = CONFIG_DIR
 """Committed stack config, Pulumi's own `Pulumi.<stack>.yaml` format: what a fresh clone needs to run a
 stack (`shipyard config set-kubeconfig`). When a stack has one, every operation uses it (`--config-file`)."""
 Log = Callable[[str], None]

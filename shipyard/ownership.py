@@ -20,7 +20,7 @@ from shipyard.errors import Diagnostic, InvalidInputError, ShipyardError
 from shipyard.gitrepo import GitRepo
 from shipyard.models import _OWNER
 from shipyard.policy import POLICY_FILE, Policy
-from shipyard.repo import STACKS_DIR, Repo
+from shipyard.repo import CONFIG_DIR, STACK_NAME, STACKS_DIR, Repo
 from shipyard.validation import diagnostics_from
 from shipyard.yamlfile import YamlError, load_file, load_text
 
@@ -82,6 +82,9 @@ def render_codeowners(repo: Repo, platform_team: list[str]) -> str:
         lines.append(f"/{STACKS_DIR}/{team}/ {' '.join(by_team[team])}")
         for path in sorted(p for p in files if p.split("/")[1] == team):
             lines.append(f"/{path} {' '.join(files[path])}")
+            # The stack's committed config (an existing cluster's encrypted kubeconfig) is the stack's too.
+            env = path.rsplit("/", 1)[1].rsplit(".", 1)[0]
+            lines.append(f"/{CONFIG_DIR}/Pulumi.{team}-{env}.yaml {' '.join(files[path])}")
     return "\n".join(lines) + "\n"
 
 
@@ -184,15 +187,18 @@ def check_author(repo: Repo, base: str, author: str, platform_team: list[str],
         except OwnershipError as exc:
             return f" ({exc})"
 
-    stack_changes = [c.path for c in changes if _is_stack_file(c.path)]
+    # A stack's committed config (`config/Pulumi.<stack>.yaml`) is judged as its stack file is.
+    judged = {c.path: _stack_file_of(c.path) for c in changes}
+    stack_changes = sorted({path for path in judged.values() if path is not None})
     # Only what the verdicts need: the changed files at the base (a team's whole folder only for a new file).
     before = git.read_files(base, stack_changes)
     problems: list[Diagnostic] = []
     for change in changes:
-        parts = change.path.split("/")
-        if _is_stack_file(change.path):
-            if before.get(change.path) is not None:
-                owners = _owners_of(_parse(before[change.path] or ""))
+        stack_file = judged[change.path]
+        if stack_file is not None:
+            parts = stack_file.split("/")
+            if before.get(stack_file) is not None:
+                owners = _owners_of(_parse(before[stack_file] or ""))
                 who = f"owned by {', '.join(owners) or 'nobody'} (owners at {base})"
             else:
                 folder = git.read_tree(base, f"{STACKS_DIR}/{parts[1]}")
@@ -202,7 +208,10 @@ def check_author(repo: Repo, base: str, author: str, platform_team: list[str],
             why = refusal(owners)
             if why is None:
                 continue
-            problems.append(Diagnostic(change.path, _owners_line(repo, change.path), 1,
+            if stack_file != change.path:
+                who = f"the committed config of {stack_file}, {who}"
+            line = _owners_line(repo, change.path) if stack_file == change.path else 1
+            problems.append(Diagnostic(change.path, line, 1,
                                        f"owners: @{login} may not change this file: it is {who}; an owner or the "
                                        f"platform team ({platform}) must make or take over this change{why}"))
         elif (why := refusal([])) is not None:
@@ -210,6 +219,18 @@ def check_author(repo: Repo, base: str, author: str, platform_team: list[str],
                                        f"@{login} may not change this file: it belongs to the platform team "
                                        f"({platform}); ask them to make or take over this change{why}"))
     return problems
+
+
+def _stack_file_of(path: str) -> str | None:
+    """The stack file whose owners own `path`: the file itself, or the stack a committed config file names."""
+    if _is_stack_file(path):
+        return path
+    parts = path.split("/")
+    if len(parts) == 2 and parts[0] == CONFIG_DIR and parts[1].startswith("Pulumi.") and parts[1].endswith(".yaml"):
+        match = STACK_NAME.match(parts[1][len("Pulumi."):-len(".yaml")])
+        if match:
+            return f"{STACKS_DIR}/{match['team']}/{match['env']}.yaml"
+    return None
 
 
 def _is_stack_file(path: str) -> bool:

@@ -11,7 +11,9 @@ from pathlib import Path
 from shipyard.errors import RepoNotFoundError, StackNotFoundError
 
 STACKS_DIR = "stacks"
-_STACK_NAME = re.compile(r"^(?P<team>[a-z0-9]([-a-z0-9]*[a-z0-9])?)-(?P<env>dev|staging|prod)$")
+CONFIG_DIR = "config"
+"""Committed stack config, `config/Pulumi.<stack>.yaml`: part of the stack it names (owned by its owners)."""
+STACK_NAME = re.compile(r"^(?P<team>[a-z0-9]([-a-z0-9]*[a-z0-9])?)-(?P<env>dev|staging|prod)$")
 
 
 @dataclass(frozen=True)
@@ -59,7 +61,7 @@ class Repo:
 
     def stack(self, name: str) -> StackRef:
         """The stack file for stack `name` (`<team>-<env>`)."""
-        match = _STACK_NAME.match(name)
+        match = STACK_NAME.match(name)
         if match:
             path = self.stacks_dir / match["team"] / f"{match['env']}.yaml"
             if path.is_file():

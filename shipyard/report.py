@@ -15,7 +15,7 @@ from shipyard.cost import cost_cell, money
 from shipyard.engine import ResourceChange
 from shipyard.errors import ShipyardError
 from shipyard.guard import APPROVAL_LABEL, Destruction
-from shipyard.repo import _STACK_NAME as STACK_NAME  # the one definition of a stack name
+from shipyard.repo import STACK_NAME  # the one definition of a stack name
 from shipyard.runner import StackReport
 
 MAX_MARKDOWN = 60_000

@@ -193,3 +193,30 @@ def test_author_needs_a_base(platform_repo: Path, capsys):
 def test_committed_codeowners_is_current():
     root = Path(__file__).resolve().parents[2]
     assert main(["--repo", str(root), "codeowners", "--check"]) == 0
+
+
+def test_a_stacks_committed_config_belongs_to_the_stacks_owners(repo: Path, github: FakeServices, capsys):
+    lines = (repo / ".github/CODEOWNERS").read_text().splitlines()
+    assert "/config/Pulumi.payments-staging.yaml @acme/payments @jdoe" in lines
+    (repo / "config").mkdir()
+    (repo / "config" / "Pulumi.payments-staging.yaml").write_text("config:\n  shipyard:kubeconfig:\n    secure: x\n")
+    commit(repo)
+    assert _validate_as(repo, "paul") == 0  # in @acme/payments
+    assert _validate_as(repo, "jdoe") == 0  # listed directly
+    assert _validate_as(repo, "lena") == 1  # @acme/ledger: not this stack's
+    out = capsys.readouterr().out
+    assert ("config/Pulumi.payments-staging.yaml:1:1: owners: @lena may not change this file: it is the committed "
+            "config of stacks/payments/staging.yaml") in out
+
+
+def test_config_for_a_stack_that_does_not_exist_is_the_platform_teams(repo: Path, github: FakeServices, capsys):
+    (repo / "config").mkdir()
+    (repo / "config" / "Pulumi.newteam-dev.yaml").write_text("config: {}\n")
+    (repo / "config" / "notes.yaml").write_text("x: 1\n")
+    commit(repo)
+    assert _validate_as(repo, "paul") == 1
+    out = capsys.readouterr().out
+    assert "config/Pulumi.newteam-dev.yaml:1:1: owners: @paul may not change this file" in out
+    assert "onboarding a team is the platform team's call" in out
+    assert "config/notes.yaml:1:1: @paul may not change this file: it belongs to the platform team" in out
+    assert _validate_as(repo, "pat") == 0
