@@ -152,6 +152,10 @@ class GitHub:
                 return events
             page += 1
 
+    def pull(self, number: int) -> dict[str, Any]:
+        """One pull request (its `base.sha`, `head.sha`, `merge_commit_sha`...)."""
+        return self._call("GET", f"/pulls/{int(number)}")
+
     def pulls_of_commit(self, sha: str) -> list[dict[str, Any]]:
         """The pull requests a commit belongs to (for a merge commit on main: the one merged)."""
         return self._call("GET", f"/commits/{sha}/pulls")

@@ -757,7 +757,11 @@ class _Downloads:
         import httpx
 
         try:
-            with self._http().stream("GET", url) as response:
+            # GitHub's API allows 60 anonymous requests an hour per address (a busy runner pool shares one);
+            # the workflow token lifts that. Sent to that host only, never to a mirror or release storage.
+            token = os.environ.get("GITHUB_TOKEN", "").strip()
+            headers = {"Authorization": f"Bearer {token}"} if token and parts.netloc == "api.github.com" else {}
+            with self._http().stream("GET", url, headers=headers) as response:
                 if response.status_code != 200:
                     reason = f"HTTP {response.status_code}"
                     if response.status_code in self.RETRY_STATUS:

@@ -74,7 +74,7 @@ def _base_of(github: Any, number: int, pull: dict[str, Any] | None) -> str:
     """The commit the pull request was based on (`base.sha`): a commit of the target branch, never one of the
     pull request's own, whatever the merge method (a rebase merge's first parent can be the PR's own commit)."""
     # notify.GitHub has no call for one pull request; its `_call` keeps the retries and error handling.
-    pull = pull if pull is not None else github._call("GET", f"/pulls/{number}")
+    pull = pull if pull is not None else github.pull(number)
     found = ((pull or {}).get("base") or {}).get("sha")
     # Only a commit id goes on to git as a revision.
     if not isinstance(found, str) or not _SHA.fullmatch(found):
