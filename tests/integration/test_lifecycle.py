@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 
 from shipyard.engine import Engine
-from shipyard.errors import EngineError, InvalidInputError
+from shipyard.errors import EngineError, InvalidInputError, ToolError
 
 STACK = "itest-dev"
 QUOTA = "itest-tenancy-itest-web-quota"
@@ -126,9 +126,15 @@ def test_destroy_removes_everything(engine: Engine, kubectl):
         assert result.returncode != 0 and "NotFound" in result.stderr
 
 
-def test_missing_plugin_fails_fast_naming_it(engine: Engine):
-    with pytest.raises(EngineError, match="aws"):
+def test_missing_plugin_fails_fast_naming_it_and_its_install_command(engine: Engine):
+    # The test suite installs the `local` profile: no AWS provider plugin. An eks stack stops before the
+    # engine starts, naming the plugin, its pin and the command that installs it — nothing about a machine.
+    with pytest.raises(ToolError) as error:
         engine.preview("ledger-dev")
+    message = str(error.value)
+    assert "pulumi-resource-aws 7.51.1" in message
+    assert "shipyard tools install pulumi-resource-aws" in message and "--for engine" in message
+    assert "machine" not in message
 
 
 def test_cli_up_preview_destroy_exit_codes(itest_repo: Path, cluster):
