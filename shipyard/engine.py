@@ -28,7 +28,7 @@ from pathlib import Path
 from typing import Any
 
 from shipyard.errors import (ConcurrentUpdateError, Diagnostic, EngineError, InvalidInputError, StackNotAppliedError,
-                             ToolError, relpath)
+                             StaleLockError, ToolError, relpath)
 from shipyard.paths import shipyard_home
 from shipyard.repo import CONFIG_DIR, Repo
 from shipyard.state import ANNOUNCED_VAR, StateSettings, resolve_state
@@ -45,6 +45,8 @@ Log = Callable[[str], None]
 # The program mutates process-wide state (cwd, sys.path, pulumi's runtime settings): one engine
 # operation at a time per process.
 _PROCESS_LOCK = threading.Lock()
+_DESTRUCTIVE_OPS = frozenset({"delete", "replace", "create-replacement", "delete-replaced", "discard",
+                              "discard-replaced", "read-replacement"})
 
 
 @dataclass(frozen=True)
@@ -192,14 +194,17 @@ class Engine:
         the engine's own diff cannot see are re-applied first (`repair_drift`). The policy pack checks every
         resource before it is changed, as in `preview`.
 
-        `allow_destroy` (the platform team's approval) lifts `protect` from the stack's resources for this
-        update, so an approved replacement or deletion can happen; every resource the program still
-        declares is protected again by the same update (its goal state says so). Should that update fail
+        `allow_destroy` (the platform team's approval) lifts `protect` from exactly the resources a preview
+        shows this update replacing or deleting, so the approved change can happen; every resource the
+        program still declares is protected again by the same update (its goal state says so). Should that update fail
         before it runs, protection stays lifted until the next successful `up` puts it back."""
         self._validate(name)
         self.repair_drift(name, on_output)
         if allow_destroy:
-            self._unprotect(name, on_output, allow_missing=True)
+            # Only what the approved change replaces or deletes, as this preview shows it; the rest stays
+            # protected throughout.
+            doomed = [c.urn for c in self.preview(name, on_output).changes if c.op in _DESTRUCTIVE_OPS]
+            self._unprotect(name, on_output, allow_missing=True, urns=doomed)
         with self._stack(name, create=True) as stack, \
                 _Guardrails(self.root, self.home, name, "up", self.toolchain.language_host()) as guard:
             events = _EventCollector()
@@ -342,21 +347,53 @@ class Engine:
         temp.write_text(yaml.safe_dump({**seed, **current}, sort_keys=True), encoding="utf-8")
         os.replace(temp, target)
 
-    def _unprotect(self, name: str, on_output: Log | None = None, allow_missing: bool = False) -> None:
-        """Clear `protect` in the stack's state (export, edit, import: what `pulumi state unprotect --all`
-        does, through the Automation API). `allow_missing`: a stack never applied has nothing to lift."""
+    def unlock(self, name: str, force: bool = False) -> list[str]:
+        """Remove the lock a killed update left on `name` (the engine's own `pulumi cancel`). Refused while a
+        holder may still be running — on this host, or on another one, which cannot be checked — unless
+        `force`. Returns what was removed, described."""
+        from shipyard.locks import read_locks
+
+        settings = self.state_settings()
+        locks = read_locks(settings.backend_url, PROJECT, name)
+        if locks is None and not force:
+            raise ConcurrentUpdateError(f"the locks of this state backend cannot be inspected; if no update of "
+                                        f"'{name}' is running, `shipyard unlock {name} --force` removes them")
+        if locks == []:
+            return []
+        live = [lock for lock in locks or [] if lock.alive() is not False]
+        if live and not force:
+            raise ConcurrentUpdateError(f"stack '{name}' is locked and its holder may still be running: "
+                                        + "; ".join(lock.describe() for lock in live)
+                                        + f". Wait for it, or when you are sure it is gone: `shipyard unlock "
+                                          f"{name} --force`")
+        env = self.env(settings)
+        result = subprocess.run([str(self.toolchain.binary("pulumi")), "cancel", "--yes", "--non-interactive",
+                                 "--stack", name], cwd=self.root, env={**os.environ, **env}, capture_output=True,
+                                text=True, timeout=300)
+        if result.returncode != 0:
+            raise EngineError(f"stack '{name}': removing its lock failed: {result.stderr.strip()[:1000]}")
+        return [lock.describe() for lock in locks] if locks else ["every lock (not inspected)"]
+
+    def _unprotect(self, name: str, on_output: Log | None = None, allow_missing: bool = False,
+                   urns: list[str] | None = None) -> None:
+        """Clear `protect` on `urns` (None: every resource) with the engine's own `pulumi state unprotect`:
+        it edits the state under the stack's lock and re-encrypts it, so no concurrent update is lost and no
+        decrypted secret touches the disk. `allow_missing`: a stack never applied has nothing to lift."""
+        if urns is not None and not urns:
+            return
         try:
             with self._stack(name, validate=False, create=False) as stack:
-                exported = self._call(name, stack.export_stack)
-                resources = exported.deployment.get("resources") or []
-                protected = [r for r in resources if r.get("protect")]
-                if not protected:
+                resources = self._call(name, stack.export_stack).deployment.get("resources") or []
+                protected = {r["urn"] for r in resources if r.get("protect")}
+                targets = sorted(protected if urns is None else protected & set(urns))
+                if not targets:
                     return
-                for resource in protected:
-                    resource["protect"] = False
-                (on_output or self._out)(f"approved: lifting protection from {len(protected)} resource(s) for "
-                                         "this update")
-                self._call(name, lambda: stack.import_stack(exported))
+                (on_output or self._out)(f"approved: lifting protection from {len(targets)} resource(s) for this "
+                                         "update")
+                args = ["state", "unprotect", "--yes", "--stack", name]
+                args += ["--all"] if urns is None else ["--", *targets]
+                self._call(name, lambda: stack.workspace.pulumi_command.run(
+                    args, str(self.root), stack.workspace.env_vars))
         except StackNotAppliedError:
             if not allow_missing:
                 raise
@@ -442,22 +479,39 @@ class Engine:
         the engine reported are the error (listed one by one), not the engine's summary of them."""
         from pulumi import automation as auto
 
+        from shipyard import interrupts
+
         try:
             result = fn()
         except auto.CommandError as exc:
+            interrupts.check()  # cancelled by a signal: that is the outcome, not the engine's complaint
             if guard is not None and guard.violations:
                 raise guard.error() from None
             text = str(exc)
             if isinstance(exc, auto.ConcurrentUpdateError) or "the stack is currently locked by" in text:
-                holder = next((line.split("created by", 1)[1].strip() for line in text.splitlines()
-                               if "created by" in line), "")
-                who = f" (locked by {holder})" if holder else ""
-                raise ConcurrentUpdateError(f"stack '{name}' is being updated by someone else right now{who}; "
-                                            "wait for that update to finish, or use --wait") from None
+                message, stale = _locked_message(name, text)
+                raise (StaleLockError if stale else ConcurrentUpdateError)(message) from None
             raise EngineError(_explain(name, text)) from None
+        interrupts.check()
         if guard is not None and guard.violations:
             raise guard.error()
         return result
+
+
+def _locked_message(name: str, text: str) -> tuple[str, bool]:
+    """Who holds the stack's lock, since when, and what to do: wait, or unlock what a killed run left."""
+    from shipyard.locks import holder_from_message
+
+    lock = holder_from_message(text)
+    if lock is None:
+        return (f"stack '{name}' is being updated by someone else right now; wait for that update to finish, or "
+                "use --wait", False)
+    if lock.alive() is False:
+        return (f"stack '{name}' is locked by an update that is no longer running ({lock.describe()}); "
+                f"`shipyard unlock {name}` removes its lock, then run again", True)
+    return (f"stack '{name}' is being updated by someone else right now (locked by {lock.holder}; "
+            f"{lock.describe()}); wait for that update to finish, or use --wait. If that run was killed, "
+            f"`shipyard unlock {name}` removes its lock", False)
 
 
 def _diagnostic(path: Path, root: Path, message: str) -> Diagnostic:

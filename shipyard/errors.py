@@ -67,6 +67,10 @@ class ConcurrentUpdateError(EngineError):
     """Someone else is updating the same stack right now."""
 
 
+class StaleLockError(ConcurrentUpdateError):
+    """The stack is locked by an update whose process is gone: waiting cannot help, `shipyard unlock` can."""
+
+
 class StackNotAppliedError(EngineError):
     """The stack has no state yet: it was never applied (only `up` creates a stack)."""
 

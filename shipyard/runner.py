@@ -17,9 +17,11 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from shipyard import interrupts
 from shipyard.cost import COST_OUTPUT, stack_cost
 from shipyard.engine import Engine, Outcome, ResourceChange
-from shipyard.errors import ConcurrentUpdateError, InvalidInputError, ShipyardError, StackNotAppliedError
+from shipyard.errors import (ConcurrentUpdateError, InvalidInputError, ShipyardError, StackNotAppliedError,
+                             StaleLockError)
 
 RISKY_OPS = {"replace", "create-replacement", "delete-replaced", "delete", "discard"}
 # Replacing or deleting these loses a cluster, its capacity, its network or a team's namespace.
@@ -97,7 +99,8 @@ def _run_one(root: str, operation: str, stack: str, wait: bool, prefix: bool,
             return StackReport(stack, operation, outcome.changes, outcome.summary,
                                seconds=time.monotonic() - started, extra=extra)
         except ConcurrentUpdateError as exc:
-            if not wait or time.monotonic() - started > 15 * 60:
+            # A lock whose holder is gone never clears by itself: waiting would only burn the 15 minutes.
+            if not wait or isinstance(exc, StaleLockError) or time.monotonic() - started > 15 * 60:
                 return StackReport(stack, operation, error=str(exc), seconds=time.monotonic() - started)
             log(f"another update of {stack} is running; retrying in {delay:.0f} s")
             time.sleep(delay)
@@ -149,8 +152,14 @@ def run_stacks(root: Path, operation: str, stacks: list[str], parallel: int = 1,
         futures = {pool.submit(_run_one, str(root), operation, stack, wait, True, options): stack
                    for stack in stacks}
         for future in as_completed(futures):
+            if interrupts.pending():  # stopping: start no stack that has not started yet
+                for queued in futures:
+                    queued.cancel()
+            if future.cancelled():
+                continue
             report = future.result()
             by_stack[report.stack] = report
             state = "failed" if report.error else f"{len(report.changes)} change(s)"
             log(f"==> {report.stack}: {state} ({report.seconds:.1f} s)")
+    interrupts.check()
     return [by_stack[s] for s in stacks]

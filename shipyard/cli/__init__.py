@@ -4,6 +4,7 @@ Exit codes (every command):
   0  success / everything valid / no changes
   1  invalid input, failed operation, or a usage error
   2  changes or drift found (commands with --detailed-exitcode / drift)
+  130, 143  stopped by SIGINT (Ctrl-C) or SIGTERM (a cancelled CI job), after the engine stopped cleanly
 """
 
 from __future__ import annotations
@@ -51,10 +52,10 @@ def cli(ctx: click.Context, repo_path: Path | None) -> None:
 
 def _register() -> None:
     from shipyard.cli import (approval, changed, codeowners, config, drift, engine_cmds, local, new_team, preview,
-                              report, schema, stacks, tools, validate)
+                              report, schema, stacks, tools, unlock, validate)
 
     for module in (validate, schema, stacks, preview, tools, local, changed, drift, new_team, codeowners, approval,
-                   report, config):
+                   report, config, unlock):
         cli.add_command(module.command)
     cli.add_command(engine_cmds.up)
     cli.add_command(engine_cmds.destroy)
@@ -64,7 +65,11 @@ _register()
 
 
 def main(argv: Sequence[str] | None = None) -> int:
+    from shipyard import interrupts
+
     args = list(sys.argv[1:] if argv is None else argv)
+    if argv is None:  # the real command line, not a call from a test or another program
+        interrupts.install()
     try:
         result = cli.main(args=args, prog_name="shipyard", standalone_mode=False)
         return int(result or 0)
@@ -83,6 +88,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     except click.exceptions.Abort:
         click.echo("aborted", err=True)
         return EXIT_ERROR
+    except interrupts.Interrupted as exc:
+        click.echo(f"interrupted ({exc.name}): stopped; an engine operation that was running finished its "
+                   "in-flight steps and released the stack lock", err=True)
+        return exc.exit_code
     except KeyboardInterrupt:
         click.echo("interrupted", err=True)
         return 130

@@ -1,0 +1,132 @@
+"""Ctrl-C and a cancelled CI job's SIGTERM stop Shipyard the way they stop the Pulumi CLI: cleanly.
+
+The engine runs as a `pulumi` child process. Its first SIGINT means "finish the steps in flight, save the
+state, release the stack lock, exit"; a second one means "stop now". A terminal's Ctrl-C reaches the
+whole foreground process group, `pulumi` included; a CI runner's SIGTERM (or a `kill`) reaches only us,
+and dying at once would orphan the engine mid-update and leave its lock behind. So the first signal is
+forwarded to every running `pulumi` below this process as one SIGINT (unless the terminal already
+delivered it), the engine call is left to return, and only then does Shipyard stop with 128 + the
+signal (130 for SIGINT, 143 for SIGTERM). With no engine running, it stops at once. A second signal is
+forwarded too: the engine stops immediately and `shipyard unlock` clears what it leaves.
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+from pathlib import Path
+from types import FrameType
+
+_received: list[int] = []
+
+
+class Interrupted(BaseException):
+    """A signal asked Shipyard to stop. Like KeyboardInterrupt it is not an `Exception`: no handler of
+    ordinary errors may swallow it. The CLI turns it into exit code 128 + the signal number."""
+
+    def __init__(self, signum: int):
+        super().__init__(signum)
+        self.signum = signum
+
+    @property
+    def exit_code(self) -> int:
+        return 128 + self.signum
+
+    @property
+    def name(self) -> str:
+        return signal.Signals(self.signum).name
+
+
+def install() -> None:
+    """Handle SIGINT and SIGTERM for this process (and the stack workers it forks)."""
+    _received.clear()
+    for signum in (signal.SIGINT, signal.SIGTERM):
+        signal.signal(signum, _handle)
+
+
+def pending() -> bool:
+    """Whether a signal asked Shipyard to stop (start nothing new)."""
+    return bool(_received)
+
+
+def check() -> None:
+    """Raise `Interrupted` if a signal arrived while the engine was finishing; call after each engine call."""
+    if _received:
+        raise Interrupted(_received[0])
+
+
+def _handle(signum: int, _frame: FrameType | None) -> None:
+    first = not _received
+    _received.append(signum)
+    engines = pulumi_descendants()
+    if not engines:
+        raise Interrupted(_received[0])
+    for pid in engines:
+        if signum == signal.SIGINT and first and _terminal_delivered(pid):
+            continue  # Ctrl-C already reached it with the rest of the foreground group: once is graceful
+        try:
+            os.kill(pid, signal.SIGINT)
+        except ProcessLookupError:
+            pass
+    if first:
+        print(f"{signal.Signals(signum).name}: letting the engine finish its in-flight steps, save the state and "
+              "release the stack lock (signal again to stop at once)", file=sys.stderr, flush=True)
+
+
+def pulumi_descendants(root: int | None = None) -> list[int]:
+    """Process ids of every `pulumi` CLI process below `root` (default: this process)."""
+    root = os.getpid() if root is None else root
+    table = _process_table()
+    children: dict[int, list[int]] = {}
+    for pid, (ppid, _name) in table.items():
+        children.setdefault(ppid, []).append(pid)
+    found: list[int] = []
+    todo = list(children.get(root, []))
+    while todo:
+        pid = todo.pop()
+        if table[pid][1] == "pulumi":
+            found.append(pid)
+        todo.extend(children.get(pid, []))
+    return sorted(found)
+
+
+def _process_table() -> dict[int, tuple[int, str]]:
+    """pid -> (parent pid, command name), from /proc where there is one, else `ps` (macOS)."""
+    proc = Path("/proc")
+    table: dict[int, tuple[int, str]] = {}
+    if (proc / "self" / "stat").exists():
+        for entry in proc.iterdir():
+            if not entry.name.isdigit():
+                continue
+            try:
+                stat = (entry / "stat").read_text()
+            except OSError:
+                continue  # exited while we looked
+            # "pid (comm) state ppid ...": comm may hold spaces and parentheses, so split at the last ")".
+            name = stat[stat.index("(") + 1:stat.rindex(")")]
+            ppid = int(stat[stat.rindex(")") + 2:].split()[1])
+            table[int(entry.name)] = (ppid, name)
+        return table
+    output = subprocess.run(["ps", "-A", "-o", "pid=,ppid=,comm="], capture_output=True, text=True,
+                            timeout=10).stdout
+    for line in output.splitlines():
+        parts = line.split(None, 2)
+        if len(parts) == 3 and parts[0].isdigit() and parts[1].isdigit():
+            table[int(parts[0])] = (int(parts[1]), Path(parts[2]).name)
+    return table
+
+
+def _terminal_delivered(pid: int) -> bool:
+    """True when `pid` is in the terminal's foreground process group (where Ctrl-C is delivered)."""
+    try:
+        fd = os.open("/dev/tty", os.O_RDONLY | os.O_NOCTTY)
+    except OSError:
+        return False  # no controlling terminal (CI): the signal came from `kill`, to us alone
+    try:
+        return os.tcgetpgrp(fd) == os.getpgid(pid)
+    except OSError:
+        return False
+    finally:
+        os.close(fd)
