@@ -42,6 +42,17 @@ class Lock:
         """True/False when the holder is on this host (its process exists or not); None on another host."""
         if self.hostname != socket.gethostname():
             return None
+        stat = Path(f"/proc/{self.pid}/stat")
+        if Path("/proc/self/stat").exists():
+            # The holder is always a `pulumi` process. A zombie (killed, not yet reaped by an init that never
+            # reaps) or another program that reused the id is not it.
+            try:
+                text = stat.read_text()
+            except OSError:
+                return False
+            name = text[text.index("(") + 1:text.rindex(")")]
+            state = text[text.rindex(")") + 2:].split()[0]
+            return name == "pulumi" and state not in ("Z", "X")
         try:
             os.kill(self.pid, 0)
         except ProcessLookupError:

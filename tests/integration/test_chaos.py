@@ -129,6 +129,7 @@ def test_up_interrupted_stops_the_engine_cleanly_and_leaves_no_lock(chaos: Chaos
     duration = _timed_up(chaos)
     rng = random.Random(SEED + signum)
     count = 3 if signum == signal.SIGINT else 2  # five points in all
+    codes = []
     for number in range(count):
         delay = (number + rng.random()) / count * duration
         chaos.change()
@@ -138,8 +139,10 @@ def test_up_interrupted_stops_the_engine_cleanly_and_leaves_no_lock(chaos: Chaos
         out, err = process.communicate(timeout=300)
         what = f"{signal.Signals(signum).name} {number + 1} at {delay:.1f} s"
         assert process.returncode in (0, 128 + signum), f"{what}: exit {process.returncode}\n{err[-3000:]}"
+        codes.append(process.returncode)
         assert "Traceback" not in err, f"{what}: {err[-3000:]}"
         if process.returncode:
             assert "interrupted" in err
         assert not chaos.locks(), f"{what}: the interrupted run left its lock"
         chaos.converge(what)
+    assert 128 + signum in codes, f"no run was interrupted mid-way (exit codes {codes}): the points missed the run"

@@ -35,16 +35,27 @@ def test_a_holder_on_another_host_cannot_be_judged():
                                "it still runs cannot be told from here")
 
 
-def test_a_holder_on_this_host_is_alive_or_gone():
+def test_a_holder_on_this_host_is_alive_or_gone(tmp_path: Path):
     here = socket.gethostname()
     gone = Lock("", _dead_pid(), "bob", here, datetime.now(timezone.utc) - timedelta(hours=3, minutes=5))
     assert gone.alive() is False
     assert gone.describe().endswith("for 3 h 5 min: its process is gone")
     with subprocess.Popen(["sleep", "30"]) as running:
         try:
+            # A live process, but not an engine: the id was reused, the holder is gone.
+            assert Lock("", running.pid, "bob", here, None).alive() is False
+        finally:
+            running.kill()
+    engine = tmp_path / "pulumi"
+    engine.write_text("#!/bin/sh\nsleep 30\n")
+    engine.chmod(0o755)
+    with subprocess.Popen([str(engine)]) as running:
+        try:
             assert Lock("", running.pid, "bob", here, None).alive() is True
         finally:
             running.kill()
+        running.wait()
+        assert Lock("", running.pid, "bob", here, None).alive() is False
 
 
 def test_locks_of_a_file_backend_are_listed(tmp_path: Path):
