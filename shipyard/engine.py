@@ -45,6 +45,10 @@ Log = Callable[[str], None]
 # The program mutates process-wide state (cwd, sys.path, pulumi's runtime settings): one engine
 # operation at a time per process.
 _PROCESS_LOCK = threading.Lock()
+# The engine's words when a step would replace or delete a resource marked `protect`
+# ("... cannot be deleted because it is protected", "... as it is currently marked for protection").
+PROTECTED_ERROR = re.compile(r"marked for protection|protected resource|because it is protected", re.I)
+_URN = re.compile(r"urn:pulumi:[^\s\"'`]+")
 _DESTRUCTIVE_OPS = frozenset({"delete", "replace", "create-replacement", "delete-replaced", "discard",
                               "discard-replaced", "read-replacement"})
 
@@ -201,10 +205,7 @@ class Engine:
         self._validate(name)
         self.repair_drift(name, on_output)
         if allow_destroy:
-            # Only what the approved change replaces or deletes, as this preview shows it; the rest stays
-            # protected throughout.
-            doomed = [c.urn for c in self.preview(name, on_output).changes if c.op in _DESTRUCTIVE_OPS]
-            self._unprotect(name, on_output, allow_missing=True, urns=doomed)
+            self._lift_for_approved_change(name, on_output)
         with self._stack(name, create=True) as stack, \
                 _Guardrails(self.root, self.home, name, "up", self.toolchain.language_host()) as guard:
             events = _EventCollector()
@@ -374,6 +375,25 @@ class Engine:
             raise EngineError(f"stack '{name}': removing its lock failed: {result.stderr.strip()[:1000]}")
         return [lock.describe() for lock in locks] if locks else ["every lock (not inspected)"]
 
+    def _lift_for_approved_change(self, name: str, on_output: Log | None) -> None:
+        """Unprotect exactly what the approved change replaces or deletes; the rest stays protected
+        throughout. A preview names those resources as its steps, or, where the engine refuses a protected
+        one, in its error; each refusal lifted reveals the next, so preview until none is left."""
+        for _ in range(20):
+            try:
+                outcome = self.preview(name, on_output)
+            except EngineError as exc:
+                urns = protected_urns(str(exc))
+                if not urns:
+                    raise
+                self._unprotect(name, on_output, allow_missing=True, urns=urns)
+                continue
+            self._unprotect(name, on_output, allow_missing=True,
+                            urns=[c.urn for c in outcome.changes if c.op in _DESTRUCTIVE_OPS])
+            return
+        raise EngineError(f"stack '{name}': the approved change kept meeting protected resources; nothing was "
+                          "applied")
+
     def _unprotect(self, name: str, on_output: Log | None = None, allow_missing: bool = False,
                    urns: list[str] | None = None) -> None:
         """Clear `protect` on `urns` (None: every resource) with the engine's own `pulumi state unprotect`:
@@ -496,6 +516,13 @@ class Engine:
         if guard is not None and guard.violations:
             raise guard.error()
         return result
+
+
+def protected_urns(text: str) -> list[str]:
+    """The resources an engine error refuses to replace or delete because they are protected."""
+    if not PROTECTED_ERROR.search(text):
+        return []
+    return sorted({urn.rstrip(".,:;") for urn in _URN.findall(text)})
 
 
 def _locked_message(name: str, text: str) -> tuple[str, bool]:

@@ -14,6 +14,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
+from shipyard.engine import PROTECTED_ERROR, protected_urns
 from shipyard.runner import RISKY_OPS, StackReport
 
 APPROVAL_LABEL = "shipyard:allow-destroy"
@@ -21,10 +22,6 @@ PROTECTED_TYPES = frozenset({
     "shipyard:cluster:Cluster", "aws:eks/cluster:Cluster", "aws:eks/nodeGroup:NodeGroup",
     "kubernetes:core/v1:Namespace",
 })
-# The engine's words when a step would replace or delete a resource marked `protect`
-# ("... cannot be deleted because it is protected", "... as it is currently marked for protection").
-_PROTECTED_ERROR = re.compile(r"marked for protection|protected resource|because it is protected", re.I)
-_URN = re.compile(r"urn:pulumi:[^\s\"'`]+")
 
 
 def is_prod(stack: str) -> bool:
@@ -32,7 +29,7 @@ def is_prod(stack: str) -> bool:
 
 
 def is_protection_error(text: str | None) -> bool:
-    return bool(text) and _PROTECTED_ERROR.search(text or "") is not None
+    return bool(text) and PROTECTED_ERROR.search(text or "") is not None
 
 
 @dataclass(frozen=True)
@@ -59,7 +56,7 @@ def destructions(reports: list[StackReport], decommissioned: list[str]) -> list[
                 found.append(Destruction(report.stack, f"{verb} {change.type} {change.name}"))
         if is_protection_error(report.error):
             # A protected resource stops the preview itself before it lists the step: name it from the error.
-            urns = sorted(set(_URN.findall(report.error))) or ["a protected resource"]
+            urns = protected_urns(report.error) or ["a protected resource"]
             found += [Destruction(report.stack, f"replace or delete {urn}") for urn in urns]
     return found
 
