@@ -21,7 +21,7 @@ def test_codeowners_line_joins_a_plain_path_and_valid_owners():
     assert codeowners_line("/stacks/ledger/", ["@acme/ledger", "@jdoe"]) == "/stacks/ledger/ @acme/ledger @jdoe"
     assert codeowners_line("*", ["@acme/platform"]) == "* @acme/platform"
     assert codeowners_line("/.github/", ["@acme/platform"]) == "/.github/ @acme/platform"
-    assert codeowners_line("/config/Pulumi.ledger-dev.yaml", ["@a-b/c.d_e"]) == "/config/Pulumi.ledger-dev.yaml @a-b/c.d_e"
+    assert codeowners_line("/config/Pulumi.a-dev.yaml", ["@a-b/c.d_e"]) == "/config/Pulumi.a-dev.yaml @a-b/c.d_e"
 
 
 @pytest.mark.parametrize("path", [
