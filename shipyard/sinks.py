@@ -160,7 +160,8 @@ def md_block(text: str) -> str:
 
 def md_cell(markdown: str) -> str:
     """Inline Markdown (from `md_text`, `md_code` or our own) as one table cell: an unescaped `|` would end
-    the cell and a newline the table. GitHub removes the backslash before the pipe first, so this also
+    the cell and a newline the table. GitHub splits cells at pipes not right after a backslash, then drops
+    that backslash before reading the cell, so escaping on top of `md_text` is harmless and this also
     keeps a `|` inside a code span literal."""
     return _one_line(markdown).replace("|", "\\|")
 
