@@ -229,7 +229,7 @@ def _stack_file_of(path: str) -> str | None:
         return path
     parts = path.split("/")
     if len(parts) == 2 and parts[0] == CONFIG_DIR and parts[1].startswith("Pulumi.") and parts[1].endswith(".yaml"):
-        match = STACK_NAME.match(parts[1][len("Pulumi."):-len(".yaml")])
+        match = STACK_NAME.fullmatch(parts[1][len("Pulumi."):-len(".yaml")])
         if match:
             return f"{STACKS_DIR}/{match['team']}/{match['env']}.yaml"
     return None

@@ -199,7 +199,7 @@ def _stack_name(entry: Any, where: str) -> str:
     if not isinstance(entry, dict):
         raise ReportFormatError(f"{where}: expected an object")
     stack = _get(entry, "stack", str, where)
-    if not STACK_NAME.match(stack):
+    if not STACK_NAME.fullmatch(stack):
         raise ReportFormatError(f"{where}: {stack!r} is not a stack name (<team>-<env>)")
     return stack
 
