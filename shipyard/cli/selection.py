@@ -110,7 +110,9 @@ def _select(obj, stacks: tuple[str, ...], all_stacks: bool, changed_since: str |
         from shipyard.gitrepo import GitRepo
 
         result = changed_stacks(GitRepo(repo.root), changed_since, "HEAD")
-        return [a.stack for a in result.affected], [d.stack for d in result.decommissioned]
+        # Names made from changed paths get the same check as typed ones: a folder that is no team name
+        # (`Ledger`, `x y`) stops here rather than reaching the engine as a stack name.
+        return known_stacks(repo, [a.stack for a in result.affected]), [d.stack for d in result.decommissioned]
     return known_stacks(repo, stacks), []
 
 

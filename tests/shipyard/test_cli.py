@@ -241,3 +241,16 @@ def test_destroy_outside_git_refuses_a_missing_stack_file(platform_repo: Path, c
     (platform_repo / "stacks/sandbox/dev.yaml").unlink()
     code, _, err = run(capsys, "--repo", str(platform_repo), "destroy", "sandbox-dev", "--yes")
     assert code == 1 and "no stack 'sandbox-dev': expected the file stacks/sandbox/dev.yaml" in err
+
+
+def test_changed_since_names_get_the_same_check_as_typed_ones(platform_repo: Path, capsys, no_engine):
+    from tests.support.git import commit, init_on_branch
+
+    init_on_branch(platform_repo)
+    hostile = platform_repo / "stacks" / "x\n::error::y"
+    hostile.mkdir()
+    (hostile / "dev.yaml").write_text((platform_repo / "stacks/sandbox/dev.yaml").read_text())
+    commit(platform_repo)
+    code, _, err = run(capsys, "--repo", str(platform_repo), "preview", "--changed-since", "main")
+    assert code == 1 and "no stack 'x\\n::error::y-dev': a stack name is <team>-<env>" in err
+    assert not any(line.startswith("::") for line in err.splitlines())
