@@ -8,7 +8,7 @@ helper here, which either proves the text harmless there or refuses it (`UnsafeT
 | sink | helpers | untrusted text is |
 |---|---|---|
 | CODEOWNERS | `codeowners_line`, `is_owner` | refused unless it is a plain path and `@user`/`@org/team` owners |
-| git arguments | `git_revision`, `git_pathspec` | refused unless it is one revision; given to git after `--end-of-options` |
+| git arguments | `git_revision`, `git_pathspec` | refused unless one revision; passed after `--end-of-options` |
 | Markdown (GitHub) | `md_text`, `md_code`, `md_block`, `md_cell`, `md_html`, `md_mention` | escaped |
 | Slack messages | `slack_text`, `slack_code`, `slack_link` | escaped (`&`, `<`, `>`), mentions defused |
 | YAML | `yaml_value`, `yaml_comment` | emitted by the YAML emitter; comments kept on one line |
