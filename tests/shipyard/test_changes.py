@@ -148,3 +148,18 @@ def test_deleted_in_finds_the_commit_that_deleted_a_stack_file_and_nothing_for_a
     assert gitrepo.deleted_in("stacks/sandbox/dev.yaml") == git(repo, "rev-parse", "HEAD").strip()
     assert gitrepo.deleted_in("stacks/sandbx/dev.yaml") is None
     assert gitrepo.deleted_in("stacks/ledger/dev.yaml") is None  # still there
+
+
+def test_a_platform_repository_in_a_subfolder_of_the_git_repository(tmp_path: Path):
+    from tests.support.repo import copy_platform
+
+    copy_platform(tmp_path / "infra" / "platform")
+    (tmp_path / "other").mkdir()
+    (tmp_path / "other" / "x.txt").write_text("x")
+    init_on_branch(tmp_path)
+    edit(tmp_path / "infra/platform/stacks/ledger/dev.yaml", "pods: 30", "pods: 40")
+    (tmp_path / "other" / "x.txt").write_text("y")
+    commit(tmp_path)
+    gitrepo = GitRepo(tmp_path / "infra" / "platform")
+    assert [c.path for c in gitrepo.changed_files("main")] == ["stacks/ledger/dev.yaml"]
+    assert gitrepo.show("main", "stacks/ledger/dev.yaml") is not None
