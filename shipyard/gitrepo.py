@@ -1,4 +1,9 @@
-"""The one module that talks to git (through GitPython); raises only `ShipyardError`s."""
+"""The one module that talks to git (through GitPython); raises only `ShipyardError`s.
+
+Every revision a user gives (`--base`, `--head`, `--changed-since`) is checked by `sinks.git_revision`,
+handed to git only after `--end-of-options` and resolved to a commit id once (`resolve`); every later git
+call gets that id, never the text. Paths go after `--` as literal pathspecs (`sinks.git_pathspec`).
+"""
 
 from __future__ import annotations
 
@@ -7,6 +12,7 @@ from pathlib import Path
 from typing import Any
 
 from shipyard.errors import ShipyardError
+from shipyard.sinks import UnsafeTextError, git_pathspec, git_revision
 
 
 class GitError(ShipyardError):
@@ -37,12 +43,18 @@ class GitRepo:
             self.prefix = ""
 
     def resolve(self, ref: str) -> str:
+        """The commit id `ref` names. The only call that gives git a user's revision text."""
         import git
 
         if ref in self._resolved:
             return self._resolved[ref]
         try:
-            self._resolved[ref] = self._repo.git.rev_parse("--verify", "--quiet", f"{ref}^{{commit}}")
+            git_revision(ref)
+        except UnsafeTextError as exc:
+            raise GitError(str(exc)) from None
+        try:
+            self._resolved[ref] = self._repo.git.rev_parse("--verify", "--quiet", "--end-of-options",
+                                                           f"{ref}^{{commit}}")
             return self._resolved[ref]
         except git.GitCommandError:
             raise GitError(f"unknown git ref '{ref}'; fetch it first (CI: actions/checkout with fetch-depth: 0)") \
@@ -53,16 +65,17 @@ class GitRepo:
         (three-dot: what the branch did, not what the base did meanwhile)."""
         import git
 
-        # One git call in the common case. -z: NUL-separated, so unusual file names need no unquoting;
-        # no rename detection: a moved stack file *is* a decommission of the old stack plus a new one.
+        # -z: NUL-separated, so unusual file names need no unquoting; no rename detection: a moved stack
+        # file *is* a decommission of the old stack plus a new one.
+        old, new = self.resolve(base), self.resolve(head)
+        where = git_pathspec(self.prefix or ".")
         try:
-            out = self._repo.git.diff("--name-status", "-z", "--no-renames", f"{base}...{head}", "--",
-                                      self.prefix or ".")
+            out = self._repo.git.diff("--name-status", "-z", "--no-renames", "--end-of-options", f"{old}...{new}",
+                                      "--", where)
         except git.GitCommandError:
-            self.resolve(base)  # an unknown ref gets its own clear error
-            self.resolve(head)
             # unrelated histories have no merge base: compare the trees
-            out = self._repo.git.diff("--name-status", "-z", "--no-renames", base, head, "--", self.prefix or ".")
+            out = self._repo.git.diff("--name-status", "-z", "--no-renames", "--end-of-options", old, new, "--",
+                                      where)
         fields = out.split("\0")
         changes = []
         for status, path in zip(fields[0::2], fields[1::2]):
@@ -117,6 +130,19 @@ class GitRepo:
 
         full = f"{self.prefix}/{path}" if self.prefix else path
         try:
-            return self._repo.git.show(f"{self.resolve(ref)}:{full}")
+            return self._repo.git.show("--end-of-options", f"{self.resolve(ref)}:{full}")
         except git.GitCommandError:
             return None
+
+    def deleted_in(self, path: str, ref: str = "HEAD") -> str | None:
+        """The commit that last deleted `path` (relative to the platform repository) in the history of `ref`,
+        or None when no commit there ever deleted it."""
+        import git
+
+        full = f"{self.prefix}/{path}" if self.prefix else path
+        try:
+            out = self._repo.git.log("-1", "--format=%H", "--diff-filter=D", "--end-of-options", self.resolve(ref),
+                                     "--", git_pathspec(full))
+        except git.GitCommandError:
+            return None
+        return out.strip() or None

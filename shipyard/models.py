@@ -30,7 +30,7 @@ RESERVED_NAMESPACES = frozenset({"default", "kube-system", "kube-public", "kube-
 RESERVED_TAG_KEYS = frozenset({"team", "environment", "managed-by"})
 
 _DNS_LABEL = re.compile(r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?$")
-_OWNER = re.compile(r"^@[A-Za-z0-9](?:[A-Za-z0-9-]{0,38})(?:/[A-Za-z0-9][A-Za-z0-9._-]*)?$")
+_OWNER = re.compile(r"^@[A-Za-z0-9](?:[A-Za-z0-9-]{0,38})(?:/[A-Za-z0-9][A-Za-z0-9._-]*)?$(?!\n)")  # nor "@x\n"
 _GROUP = re.compile(r"^[A-Za-z0-9][A-Za-z0-9:@._/-]{0,252}$")
 _REGION = re.compile(r"^[a-z]{2}(-gov|-iso[a-z]?)?-[a-z]+-[0-9]$")
 _INSTANCE_TYPE = re.compile(r"^[a-z][a-z0-9-]*\.[a-z0-9-]+$")

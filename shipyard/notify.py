@@ -10,6 +10,10 @@ Issues: opened (labelled `shipyard-drift`, assigned to the stack's owners that a
 mentioned) when a stack drifts; edited, with a comment, only when the drift *changes* (a fingerprint
 of the findings is kept in the issue body, so a stable drift is not re-announced every 6 hours);
 closed with a comment when the stack is clean again. Stacks whose check failed are left alone.
+
+Every name or value in an issue goes through the Markdown helpers of `shipyard.sinks`, every one in the
+webhook message through its Slack helpers, every one in an API path through `url_segment`: a resource
+name from a cluster cannot mention anyone, link anywhere or break the table it is in.
 """
 
 from __future__ import annotations
@@ -24,6 +28,8 @@ from typing import Any
 from shipyard.errors import ShipyardError
 from shipyard.repo import Repo
 from shipyard.runner import StackReport
+from shipyard.sinks import (UnsafeTextError, is_owner, md_cell, md_code, md_html, md_mention, md_text, slack_code,
+                            slack_link, url_segment)
 
 LABEL = "shipyard-drift"
 Log = Callable[[str], None]
@@ -34,7 +40,9 @@ class NotifyError(ShipyardError):
 
 
 def _marker(stack: str) -> str:
-    return f"<!-- shipyard-drift:{stack} -->"
+    # An HTML comment: escaped, the name cannot end it (stack names have nothing to escape, so the marker
+    # reads back as the name).
+    return f"<!-- shipyard-drift:{md_html(stack)} -->"
 
 
 def fingerprint(report: StackReport) -> str:
@@ -54,16 +62,20 @@ def _owners(repo: Repo, stack: str) -> list[str]:
 
 def _issue_body(report: StackReport, owners: list[str]) -> str:
     lines = [_marker(report.stack), f"<!-- shipyard-drift-fingerprint:{fingerprint(report)} -->",
-             f"Shipyard found drift on stack `{report.stack}` ({time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())}).",
+             f"Shipyard found drift on stack {md_code(report.stack)} "
+             f"({time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())}).",
              "", "| source | op | resource | properties |", "|---|---|---|---|"]
     for change in report.changes:
-        props = ", ".join(f"`{p}`" for p in change.properties) or "—"
-        lines.append(f"| {change.source} | {change.op} | `{change.type}` `{change.name}` | {props} |")
+        props = ", ".join(md_code(p) for p in change.properties) or "—"
+        cells = [md_text(change.source or ""), md_text(change.op), f"{md_code(change.type)} {md_code(change.name)}",
+                 props]
+        lines.append("| " + " | ".join(md_cell(cell) for cell in cells) + " |")
     lines += ["", "**live**: the running state no longer matches the last deployment — someone changed it "
               "out of band; `shipyard up` (on merge, or re-run the deploy workflow) puts Git's state back.",
               "**git**: Git says something that was never applied — merge/deploy it, or revert the file.", ""]
-    if owners:
-        lines.append("Owners: " + " ".join(owners))
+    mentioned = [md_mention(o) for o in owners if is_owner(o)]
+    if mentioned:
+        lines.append("Owners: " + " ".join(mentioned))
     return "\n".join(lines) + "\n"
 
 
@@ -128,7 +140,8 @@ class GitHub:
 
     def team_member(self, org: str, team: str, login: str) -> bool:
         """Whether `login` is an active member of `@org/team` (needs a token that may read the org)."""
-        answer = self._call("GET", f"/orgs/{org}/teams/{team}/memberships/{login}", repo_scoped=False, ok=(404,))
+        path = f"/orgs/{url_segment(org)}/teams/{url_segment(team)}/memberships/{url_segment(login)}"
+        answer = self._call("GET", path, repo_scoped=False, ok=(404,))
         return isinstance(answer, dict) and answer.get("state") == "active"
 
     def create(self, title: str, body: str, assignees: list[str]) -> dict[str, Any]:
@@ -158,7 +171,7 @@ class GitHub:
 
     def pulls_of_commit(self, sha: str) -> list[dict[str, Any]]:
         """The pull requests a commit belongs to (for a merge commit on main: the one merged)."""
-        return self._call("GET", f"/commits/{sha}/pulls")
+        return self._call("GET", f"/commits/{url_segment(sha)}/pulls")
 
 
 def notify_drift(repo: Repo, reports: list[StackReport], log: Log = print,
@@ -192,8 +205,8 @@ def notify_drift(repo: Repo, reports: list[StackReport], log: Log = print,
                     done["issues"][report.stack] = "unchanged"
                 issue_urls[report.stack] = issue.get("html_url", "")
             elif status == "clean" and issue is not None:
-                github.comment(issue["number"], f"Drift on `{report.stack}` has cleared: the stack matches Git "
-                                                "and the running state again. Closing.")
+                github.comment(issue["number"], f"Drift on {md_code(report.stack)} has cleared: the stack matches "
+                                                "Git and the running state again. Closing.")
                 github.edit(issue["number"], state="closed", state_reason="completed")
                 done["issues"][report.stack] = "closed"
         for stack, action in done["issues"].items():
@@ -209,13 +222,13 @@ def notify_drift(repo: Repo, reports: list[StackReport], log: Log = print,
         for report in drifted:
             live = sum(1 for c in report.changes if c.source == "live")
             git = sum(1 for c in report.changes if c.source == "git")
-            link = f" <{issue_urls[report.stack]}|issue>" if issue_urls.get(report.stack) else ""
-            lines.append(f"• `{report.stack}`: {live} live drift, {git} pending from Git{link}")
+            lines.append(f"• {slack_code(report.stack)}: {live} live drift, {git} pending from Git"
+                         f"{_slack_issue_link(issue_urls.get(report.stack))}")
         for report in failed:
-            lines.append(f"• `{report.stack}`: check failed")
+            lines.append(f"• {slack_code(report.stack)}: check failed")
         for stack, action in done["issues"].items():
             if action == "closed":
-                lines.append(f"• `{stack}`: drift cleared")
+                lines.append(f"• {slack_code(stack)}: drift cleared")
         try:
             response = httpx.post(webhook, json={"text": "\n".join(lines)}, timeout=20)
         except httpx.HTTPError as exc:
@@ -225,3 +238,11 @@ def notify_drift(repo: Repo, reports: list[StackReport], log: Log = print,
         done["webhook"] = True
         log("drift summary sent to the webhook")
     return done
+
+
+def _slack_issue_link(url: str | None) -> str:
+    """` <URL|issue>`, or nothing when GitHub gave no usable URL (the summary still goes out)."""
+    try:
+        return f" {slack_link(url, 'issue')}" if url else ""
+    except UnsafeTextError:
+        return ""

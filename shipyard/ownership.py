@@ -18,9 +18,9 @@ from pydantic import ValidationError
 
 from shipyard.errors import Diagnostic, InvalidInputError, ShipyardError
 from shipyard.gitrepo import GitRepo
-from shipyard.models import _OWNER
 from shipyard.policy import POLICY_FILE, Policy
 from shipyard.repo import CONFIG_DIR, STACK_NAME, STACKS_DIR, Repo
+from shipyard.sinks import codeowners_line, is_owner
 from shipyard.validation import diagnostics_from
 from shipyard.yamlfile import YamlError, load_file, load_text
 
@@ -42,7 +42,7 @@ def _owners_of(data: object) -> list[str]:
     owners = data.get("owners") if isinstance(data, dict) else None
     if not isinstance(owners, list):
         return []
-    return [o for o in owners if isinstance(o, str) and _OWNER.match(o)]
+    return [o for o in owners if is_owner(o)]
 
 
 def stack_owners(repo: Repo) -> dict[str, list[str]]:
@@ -69,8 +69,10 @@ def stack_owners(repo: Repo) -> dict[str, list[str]]:
 
 
 def render_codeowners(repo: Repo, platform_team: list[str]) -> str:
-    platform = " ".join(platform_team)
-    lines = [HEADER, f"* {platform}", *(f"{path} {platform}" for path in PLATFORM_PATHS), ""]
+    """The whole file. Every line goes through `codeowners_line`: a folder or owner that could change what a
+    line means (a newline, `#`, a glob character) is refused, never written."""
+    lines = [HEADER, codeowners_line("*", platform_team),
+             *(codeowners_line(path, platform_team) for path in PLATFORM_PATHS), ""]
     by_team: dict[str, list[str]] = {}
     files = stack_owners(repo)
     for path, owners in files.items():
@@ -79,12 +81,12 @@ def render_codeowners(repo: Repo, platform_team: list[str]) -> str:
         by_team[team] += [o for o in owners if o not in by_team[team]]
     lines.append("# Team stacks: a team's folder (new environments) and each of its files.")
     for team in sorted(by_team):
-        lines.append(f"/{STACKS_DIR}/{team}/ {' '.join(by_team[team])}")
+        lines.append(codeowners_line(f"/{STACKS_DIR}/{team}/", by_team[team]))
         for path in sorted(p for p in files if p.split("/")[1] == team):
-            lines.append(f"/{path} {' '.join(files[path])}")
+            lines.append(codeowners_line(f"/{path}", files[path]))
             # The stack's committed config (an existing cluster's encrypted kubeconfig) is the stack's too.
             env = path.rsplit("/", 1)[1].rsplit(".", 1)[0]
-            lines.append(f"/{CONFIG_DIR}/Pulumi.{team}-{env}.yaml {' '.join(files[path])}")
+            lines.append(codeowners_line(f"/{CONFIG_DIR}/Pulumi.{team}-{env}.yaml", files[path]))
     return "\n".join(lines) + "\n"
 
 
@@ -227,7 +229,7 @@ def _stack_file_of(path: str) -> str | None:
         return path
     parts = path.split("/")
     if len(parts) == 2 and parts[0] == CONFIG_DIR and parts[1].startswith("Pulumi.") and parts[1].endswith(".yaml"):
-        match = STACK_NAME.match(parts[1][len("Pulumi."):-len(".yaml")])
+        match = STACK_NAME.fullmatch(parts[1][len("Pulumi."):-len(".yaml")])
         if match:
             return f"{STACKS_DIR}/{match['team']}/{match['env']}.yaml"
     return None

@@ -59,16 +59,34 @@ class Repo:
     def stacks(self) -> list[StackRef]:
         return [StackRef(f"{p.parent.name}-{p.stem}", p) for p in self.stack_files() if p.suffix == ".yaml"]
 
+    def stack_file(self, name: str) -> Path | None:
+        """Where the stack file of stack `name` is, whether or not it exists; None when `name` is not a stack
+        name (`<team>-<env>`)."""
+        match = STACK_NAME.fullmatch(name)
+        return self.stacks_dir / match["team"] / f"{match['env']}.yaml" if match else None
+
     def stack(self, name: str) -> StackRef:
-        """The stack file for stack `name` (`<team>-<env>`)."""
-        match = STACK_NAME.match(name)
-        if match:
-            path = self.stacks_dir / match["team"] / f"{match['env']}.yaml"
-            if path.is_file():
-                return StackRef(name, path)
-        known = ", ".join(s.name for s in self.stacks()) or "none"
-        raise StackNotFoundError(f"no stack '{name}': expected the file stacks/<team>/<env>.yaml "
-                                 f"(env one of dev, staging, prod); known stacks: {known}")
+        """The stack file for stack `name` (`<team>-<env>`); `StackNotFoundError` when there is none."""
+        path = self.stack_file(name)
+        if path is not None and path.is_file():
+            return StackRef(name, path)
+        raise self.unknown_stack(name)
+
+    def unknown_stack(self, name: str, hint: str = "") -> StackNotFoundError:
+        """The error for a stack name without a stack file: the file it expected and the known stacks (`hint`
+        is added after the file)."""
+        path = self.stack_file(name)
+        # Only names that are stack names: a folder called anything else is no stack to suggest (and its name
+        # could carry a newline into the log).
+        names = [s.name for s in self.stacks() if STACK_NAME.fullmatch(s.name)]
+        known = ", ".join(names[:30]) or "none"
+        if len(names) > 30:
+            known += f" and {len(names) - 30} more (`shipyard stacks`)"
+        # repr: the name is whatever was typed, and error lines end up in CI logs (never a raw newline there)
+        expected = (f"expected the file {path.relative_to(self.root).as_posix()}" if path is not None else
+                    "a stack name is <team>-<env>, for the file stacks/<team>/<env>.yaml (env one of dev, staging, "
+                    "prod)")
+        return StackNotFoundError(f"no stack {name!r}: {expected}{hint}; known stacks: {known}")
 
     @cached_property
     def tool_pins(self) -> dict:

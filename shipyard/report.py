@@ -6,7 +6,6 @@ has one writer here and one reader (`report_kind`, `reports_from_json`) that che
 
 from __future__ import annotations
 
-import html
 import json
 import re
 from typing import Any
@@ -17,6 +16,7 @@ from shipyard.errors import ShipyardError
 from shipyard.guard import APPROVAL_LABEL, Destruction
 from shipyard.repo import STACK_NAME  # the one definition of a stack name
 from shipyard.runner import StackReport
+from shipyard.sinks import md_block, md_cell, md_code, md_html, md_text
 
 MAX_MARKDOWN = 60_000
 """GitHub rejects comments over 65,536 characters; stay well below with room for the footer."""
@@ -43,44 +43,16 @@ def _overall(risks: list[str]) -> str:
     return "none"
 
 
-def _cell(text: str) -> str:
-    """A table cell: `|` would end the cell and a newline the table."""
-    return text.replace("|", "\\|").replace("\n", " ")
-
-
-_MARKUP = re.compile(r"([\\`*_\[\]<>&|~])")
-
-
-def _text(text: str) -> str:
-    """Untrusted text as literal Markdown (no emphasis, links, HTML or table breaks), on one line."""
-    return _MARKUP.sub(r"\\\1", text.replace("\r", " ").replace("\n", " "))
-
-
-def _code(text: str) -> str:
-    """Untrusted text as one inline code span: its delimiter is longer than any backtick run inside it, so
-    nothing in it can close the span early (CommonMark); on one line."""
-    text = text.replace("\r", " ").replace("\n", " ")
-    fence = "`" * (max((len(run) for run in re.findall(r"`+", text)), default=0) + 1)
-    pad = " " if text[:1] == "`" or text[-1:] == "`" or (text[:1] == text[-1:] == " " and text.strip()) else ""
-    return f"{fence}{pad}{text}{pad}{fence}"
-
-
-def _block(text: str) -> str:
-    """Untrusted text as a fenced code block whose fence no line of it can close."""
-    fence = "`" * max(3, max((len(run) for run in re.findall(r"`+", text)), default=0) + 1)
-    return f"{fence}\n{text}\n{fence}\n"
-
-
 def _details(report: StackReport, source_label: bool = False) -> str:
     if report.error:
-        return _block(report.error.strip()[:4000])
+        return md_block(report.error.strip()[:4000])
     if not report.changes:
         return "No changes.\n"
     lines = []
     for change in report.changes:
-        props = f" — {', '.join(_code(p) for p in change.properties)}" if change.properties else ""
-        origin = f" _({_text(change.source)})_" if source_label and change.source else ""
-        lines.append(f"- **{_text(change.op)}** {_code(change.type)} {_code(change.name)}{props}{origin}")
+        props = f" — {', '.join(md_code(p) for p in change.properties)}" if change.properties else ""
+        origin = f" _({md_text(change.source)})_" if source_label and change.source else ""
+        lines.append(f"- **{md_text(change.op)}** {md_code(change.type)} {md_code(change.name)}{props}{origin}")
     return "\n".join(lines) + "\n"
 
 
@@ -94,18 +66,18 @@ def preview_markdown(reports: list[StackReport], title: str = "Shipyard preview"
         state = ("✅ **Approved** (label `" + APPROVAL_LABEL + "`): this change destroys production"
                  if approved else "⛔ **Blocked: this change destroys production.** It needs the platform team's "
                  "label `" + APPROVAL_LABEL + "`")
-        head += [state, ""] + [f"- {_code(d.stack)}: {_text(d.what)}" for d in destroys[:50]] + [""]
+        head += [state, ""] + [f"- {md_code(d.stack)}: {md_text(d.what)}" for d in destroys[:50]] + [""]
     head += [f"Overall risk: **{RISK_BADGE[_overall([r.risk for r in reports])]}** · {len(reports)} stack(s)", "",
             "| stack | risk | create | update | replace | delete | est. monthly cost (change) | |",
             "|---|---|---:|---:|---:|---:|---:|---|"]
     for report in reports:
         c = report.counts()
         status = "❌ failed" if report.error else ("no changes" if not report.changes else "")
-        head.append(f"| {_cell(_code(report.stack))} | {RISK_BADGE[report.risk] if not report.error else '—'} | "
+        head.append(f"| {md_cell(md_code(report.stack))} | {RISK_BADGE[report.risk] if not report.error else '—'} | "
                     f"{c['create']} | {c['update']} | {c['replace']} | {c['delete']} | "
-                    f"{_text(cost_cell(report.extra.get('cost')))} | {status} |")
+                    f"{md_text(cost_cell(report.extra.get('cost')))} | {status} |")
     head.append("")
-    return _fit(head, [(r.stack, f"<details><summary><code>{html.escape(r.stack)}</code> — "
+    return _fit(head, [(r.stack, f"<details><summary><code>{md_html(r.stack)}</code> — "
                                  f"{len(r.changes)} change(s){' (failed)' if r.error else ''}</summary>\n\n"
                                  f"{_details(r)}{_cost_details(r.extra.get('cost'))}\n</details>\n")
                        for r in reports], json_name, limit)
@@ -115,10 +87,11 @@ def _cost_details(cost: dict[str, Any] | None) -> str:
     """The estimate line by line, so a reviewer sees *why* a stack costs what it does."""
     if not cost or not cost.get("priced") or not cost.get("lines"):
         return ""
-    rows = [f"| {_text(line['item'])} | {line['quantity']:g} {_text(line['unit'])} | "
-            f"{money(line['monthly'], cost['currency'])} |" for line in cost["lines"]]
+    rows = [f"| {md_text(line['item'])} | {line['quantity']:g} {md_text(line['unit'])} | "
+            f"{md_text(money(line['monthly'], cost['currency']))} |" for line in cost["lines"]]
     budget = f" of a {money(cost['budget'], cost['currency'])} budget" if cost.get("budget") is not None else ""
-    return ("\n**Estimated monthly cost** " + cost_cell(cost) + budget + "\n\n| item | quantity | per month |\n"
+    return ("\n**Estimated monthly cost** " + md_text(cost_cell(cost) + budget)
+            + "\n\n| item | quantity | per month |\n"
             "|---|---:|---:|\n" + "\n".join(rows) + "\n")
 
 
@@ -129,10 +102,10 @@ def drift_markdown(reports: list[StackReport], json_name: str = "drift.json", li
         status = report.extra.get("status", "error")
         live = sum(1 for c in report.changes if c.source == "live")
         git = sum(1 for c in report.changes if c.source == "git")
-        head.append(f"| {_cell(_code(report.stack))} | {_cell(_text(status))} | {live} | {git} |")
+        head.append(f"| {md_cell(md_code(report.stack))} | {md_cell(md_text(status))} | {live} | {git} |")
     head.append("")
-    bodies = [(r.stack, f"<details><summary><code>{html.escape(r.stack)}</code> — "
-                        f"{html.escape(r.extra.get('status', 'error'))}</summary>"
+    bodies = [(r.stack, f"<details><summary><code>{md_html(r.stack)}</code> — "
+                        f"{md_html(r.extra.get('status', 'error'))}</summary>"
                         f"\n\n{_details(r, source_label=True)}\n</details>\n") for r in reports
               if r.changes or r.error]
     return _fit(head, bodies, json_name, limit)
@@ -148,9 +121,9 @@ def _fit(head: list[str], bodies: list[tuple[str, str]], json_name: str, limit: 
         else:
             cut.append(stack)
     if cut:
-        names = ", ".join(_code(s) for s in cut[:20]) + (f" and {len(cut) - 20} more" if len(cut) > 20 else "")
+        names = ", ".join(md_code(s) for s in cut[:20]) + (f" and {len(cut) - 20} more" if len(cut) > 20 else "")
         note = (f"\n> ✂️ Details of {len(cut)} stack(s) were cut to keep this comment under {limit:,} characters: "
-                f"{names}. The JSON report ({_code(json_name)}, attached to this run) has everything.\n")
+                f"{names}. The JSON report ({md_code(json_name)}, attached to this run) has everything.\n")
         text = text[: max(0, limit - len(note))] + note
     return text
 
@@ -226,7 +199,7 @@ def _stack_name(entry: Any, where: str) -> str:
     if not isinstance(entry, dict):
         raise ReportFormatError(f"{where}: expected an object")
     stack = _get(entry, "stack", str, where)
-    if not STACK_NAME.match(stack):
+    if not STACK_NAME.fullmatch(stack):
         raise ReportFormatError(f"{where}: {stack!r} is not a stack name (<team>-<env>)")
     return stack
 

@@ -7,36 +7,63 @@ from collections import Counter
 from pathlib import Path
 
 from shipyard.errors import InvalidInputError, ShipyardError
-from shipyard.models import SUPPORTED_KUBERNETES_VERSIONS
+from shipyard.models import _DNS_LABEL, _REGION, SUPPORTED_KUBERNETES_VERSIONS
 from shipyard.repo import Repo
+from shipyard.sinks import is_owner, yaml_comment, yaml_value
 
 
-TEMPLATE = """\
-# yaml-language-server: $schema=../../schema/stack.schema.json
-# Stack {team}-{env}: what team {team} wants in {env}. Every key is documented in the schema
-# (your editor shows it on hover) and in the README's stack file reference.
-# Change it in a pull request: CI validates it and posts a preview; merging applies it.
-team: {team}
-environment: {env}
-owners: ["{owner}"]                # who reviews changes to this file (GitHub users or teams)
-cluster:
-  provider: eks
-  region: {region}
-  kubernetesVersion: "{version}"
-  nodeGroups:                      # 0 <= minSize <= desiredSize <= maxSize
-    - {{name: general, instanceType: {instance}, minSize: {min}, desiredSize: {min}, maxSize: {max}}}
-addons:
-  bundles: [{bundles}]{bundles_pad}# baseline: ingress-nginx, cert-manager, metrics-server; see addons/catalog.yaml
-  enable: [{enable}]{enable_pad}# e.g. external-dns
-  disable: []
-  values: {{}}                       # Helm values per add-on, merged over the catalog defaults
-namespaces:                        # names start with "{team}-"
-  - name: {team}-apps
-    quota: {{cpu: "{cpu}", memory: {memory}, pods: {pods}}}
-    admins: [{team}-leads]         # groups bound to the namespace admin role
-    developers: [{team}-devs]      # groups bound to edit
-tags: {{}}                           # extra AWS tags, e.g. {{costCenter: cc-1234}}
-"""
+COMMENT_COLUMN = 35
+
+
+def _line(indent: int, key: str, value: object = None, comment: str = "", raw: str | None = None) -> str:
+    """One `key: value  # comment` line. The value is written by the YAML emitter (`yaml_value`): whatever a
+    user passed (`--region`, `--owner`) stays one value, quoted as needed; it can never add a key. `raw` is
+    for the template's own flow text (a value assembled from `yaml_value` parts)."""
+    code = f"{' ' * indent}{key}:" + (f" {raw if raw is not None else yaml_value(value)}"
+                                      if raw is not None or value is not None else "")
+    return f"{code.ljust(COMMENT_COLUMN - 1)} # {yaml_comment(comment)}" if comment else code
+
+
+def _flow_map(pairs: dict[str, object]) -> str:
+    """`{k: v, ...}` in the template's order (the emitter would sort the keys), each value emitted."""
+    return "{" + ", ".join(f"{key}: {yaml_value(value)}" for key, value in pairs.items()) + "}"
+
+
+def render_stack_file(team: str, env: str, owner: str, region: str, version: str, instance: str, low: int,
+                      high: int, cpu: str, memory: str, pods: int, bundles: list[str], enable: list[str]) -> str:
+    """The stack file `new-team` writes: the values through the YAML emitter, the comments through
+    `yaml_comment` (a comment that names the team stays on its line)."""
+    lines = [
+        "# yaml-language-server: $schema=../../schema/stack.schema.json",
+        "# " + yaml_comment(f"Stack {team}-{env}: what team {team} wants in {env}. Every key is documented in "
+                            "the schema"),
+        "# (your editor shows it on hover) and in the README's stack file reference.",
+        "# Change it in a pull request: CI validates it and posts a preview; merging applies it.",
+        _line(0, "team", team),
+        _line(0, "environment", env),
+        _line(0, "owners", [owner], "who reviews changes to this file (GitHub users or teams)"),
+        _line(0, "cluster"),
+        _line(2, "provider", "eks"),
+        _line(2, "region", region),
+        _line(2, "kubernetesVersion", version),
+        _line(2, "nodeGroups", comment="0 <= minSize <= desiredSize <= maxSize"),
+        "    - " + _flow_map({"name": "general", "instanceType": instance, "minSize": low, "desiredSize": low,
+                              "maxSize": high}),
+        _line(0, "addons"),
+        _line(2, "bundles", bundles, "baseline: ingress-nginx, cert-manager, metrics-server; see addons/catalog.yaml"),
+        _line(2, "enable", enable, "e.g. external-dns"),
+        _line(2, "disable", []),
+        _line(2, "values", {}, "Helm values per add-on, merged over the catalog defaults"),
+        _line(0, "namespaces", comment=f'names start with "{team}-"'),
+        "  - " + _line(0, "name", f"{team}-apps"),
+        _line(4, "quota", raw=_flow_map({"cpu": cpu, "memory": memory, "pods": pods})),
+        _line(4, "admins", [f"{team}-leads"], "groups bound to the namespace admin role"),
+        _line(4, "developers", [f"{team}-devs"], "groups bound to edit"),
+        _line(0, "tags", {}, "extra AWS tags, e.g. {costCenter: cc-1234}"),
+    ]
+    return "\n".join(lines) + "\n"
+
+
 SIZES = {"dev": ("t3.large", 1, 3, "4", "8Gi", 30), "staging": ("m6i.large", 2, 4, "8", "16Gi", 60),
          "prod": ("m6i.large", 3, 6, "16", "32Gi", 100)}
 
@@ -49,9 +76,15 @@ def new_team(repo: Repo, team: str, env: str, owner: str | None = None, region: 
     """Write `stacks/<team>/<env>.yaml` and its CODEOWNERS line; returns the files written."""
     from shipyard.validation import check_stack, load_catalog, load_policy
 
-    if not re.match(r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?$", team) or len(team) > 40:
-        raise ShipyardError(f"team name '{team}' must be a DNS-1123 label of at most 40 characters "
+    # Checked before anything is written (fullmatch: `$` alone would let a trailing newline through); the
+    # values are then emitted as YAML, so even a value that passed could not add a key.
+    if not _DNS_LABEL.fullmatch(team) or len(team) > 40:
+        raise ShipyardError(f"team name {team!r} must be a DNS-1123 label of at most 40 characters "
                             "(lower-case letters, digits and '-')")
+    if owner is not None and not is_owner(owner):
+        raise ShipyardError(f"--owner {owner!r} is not a GitHub user or team; write '@user' or '@org/team'")
+    if region is not None and not _REGION.fullmatch(region):
+        raise ShipyardError(f"--region {region!r} is not an AWS region name such as eu-west-1")
     path = repo.stacks_dir / team / f"{env}.yaml"
     if path.exists():
         raise ShipyardError(f"{path.relative_to(repo.root)} already exists; edit it instead")
@@ -59,7 +92,7 @@ def new_team(repo: Repo, team: str, env: str, owner: str | None = None, region: 
     orgs, regions = [], []
     for ref in repo.stacks():
         text = ref.path.read_text(encoding="utf-8", errors="replace")
-        orgs += re.findall(r'"@([A-Za-z0-9-]+)/', text)
+        orgs += re.findall(r"""["']@([A-Za-z0-9-]+)/""", text)  # owners as new-team writes them, or hand-written
         regions += re.findall(r"^\s*region:\s*([a-z0-9-]+)", text, re.M)
     if owner is None:
         if not orgs:
@@ -83,11 +116,8 @@ def new_team(repo: Repo, team: str, env: str, owner: str | None = None, region: 
             if required not in target and not (target is enable and any(
                     required in catalog.bundles[b].addons for b in bundles)):
                 target.append(required)
-    text = TEMPLATE.format(team=team, env=env, owner=owner, region=region, version=version, instance=instance,
-                           min=low, max=high, cpu=cpu, memory=memory, pods=pods, bundles=", ".join(bundles),
-                           enable=", ".join(enable),
-                           bundles_pad=" " * max(1, 35 - len("  bundles: []" + ", ".join(bundles))),
-                           enable_pad=" " * max(1, 35 - len("  enable: []" + ", ".join(enable))))
+    text = render_stack_file(team, env, owner, region, version, instance, low, high, cpu, memory, pods, bundles,
+                             enable)
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_text(text, encoding="utf-8")
     problems = check_stack(repo.root, path, repo.local_kubernetes_minor).diagnostics

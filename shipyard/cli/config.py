@@ -26,12 +26,14 @@ def set_kubeconfig(obj, stack: str, file: Path) -> int:
     SHIPYARD_SECRETS_PROVIDER or PULUMI_CONFIG_PASSPHRASE). Commit the file: a fresh clone with only
     the documented secrets can then run the stack. Exit 0 when stored, 1 otherwise.
     """
+    from shipyard.cli.selection import known_stacks
     from shipyard.engine import Engine
     from shipyard.errors import InvalidInputError, relpath
     from shipyard.kubeconfig import read_kubeconfig
     from shipyard.validation import check_stack
 
     repo = obj.repo
+    known_stacks(repo, [stack])  # before anything: an unknown name never reaches the state backend
     ref = repo.stack(stack)
     checked = check_stack(repo.root, ref.path, repo.local_kubernetes_minor)
     if checked.diagnostics:

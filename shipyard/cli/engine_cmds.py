@@ -5,7 +5,7 @@ from __future__ import annotations
 import click
 
 from shipyard.cli.output import print_changes
-from shipyard.cli.selection import select_stacks, selection_options
+from shipyard.cli.selection import select_stacks, selection_options, stack_to_destroy
 from shipyard.errors import ShipyardError
 
 
@@ -79,11 +79,16 @@ def up(obj, stacks: tuple[str, ...], all_stacks: bool, changed_since: str | None
                                                                  "type at the prompt; for non-interactive use).")
 @click.pass_obj
 def destroy(obj, stack: str, yes: bool, confirm_name: str | None) -> int:
-    """Tear STACK down (every resource it manages). Needs --yes; a prod stack also needs its name typed."""
+    """Tear STACK down (every resource it manages). Needs --yes; a prod stack also needs its name typed.
+
+    STACK has its stack file, or had one: a stack whose file a commit on this branch deleted
+    (decommissioning) can be destroyed; any other name is refused before the engine runs.
+    """
     import sys
 
     from shipyard.engine import Engine
 
+    deleted_in = stack_to_destroy(obj.repo, stack)  # before anything: a typo never reaches the engine
     if not yes:
         raise ShipyardError(f"destroying '{stack}' deletes everything it manages; re-run with --yes to confirm")
     if stack.endswith("-prod"):
@@ -93,6 +98,9 @@ def destroy(obj, stack: str, yes: bool, confirm_name: str | None) -> int:
         if confirm_name != stack:
             raise ShipyardError(f"'{stack}' is a production stack: type its name at the prompt, or pass "
                                 f"--confirm {stack}; nothing was destroyed")
+    if deleted_in is not None:
+        click.echo(f"{stack}: its stack file was deleted in {deleted_in[:12]}; destroying what the stack still "
+                   "manages", err=True)
     click.echo(f"==> destroy {stack}", err=True)
     outcome = Engine(obj.repo.root).destroy(stack)
     print_changes(stack, outcome.changes, "deleted")

@@ -122,13 +122,13 @@ def _read_input(name: str, data: Any) -> _Input:
     if kind == "drift":
         return _Input(name, kind, reports, shard, [], [], False)
     decommissioned = data["decommissioned"]
-    if not isinstance(decommissioned, list) or not all(isinstance(s, str) and STACK_NAME.match(s)
+    if not isinstance(decommissioned, list) or not all(isinstance(s, str) and STACK_NAME.fullmatch(s)
                                                        for s in decommissioned):
         raise ReportFormatError('"decommissioned" must be a list of stack names')
     destroys = data["destroys_production"]
     if not isinstance(destroys, list) or not all(
             isinstance(d, dict) and set(d) == {"stack", "what"} and isinstance(d["stack"], str)
-            and STACK_NAME.match(d["stack"]) and isinstance(d["what"], str) for d in destroys):
+            and STACK_NAME.fullmatch(d["stack"]) and isinstance(d["what"], str) for d in destroys):
         raise ReportFormatError('"destroys_production" must be a list of {"stack", "what"} objects')
     if not isinstance(data["blocked"], bool):
         raise ReportFormatError('"blocked" must be true or false')

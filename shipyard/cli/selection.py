@@ -5,6 +5,11 @@ alone, so adding or removing a stack never moves any other stack to another shar
 resized or re-run without stacks hopping between jobs). The price is balance: a hash spreads stacks
 evenly only on average, so shards can differ by a few stacks and a small selection can leave a shard
 empty. An empty shard is a successful run with an empty report.
+
+A stack NAME given on the command line must have its stack file (`known_stacks`, the one check every
+command makes before anything runs): a mistyped name is an error naming the file it expected and the
+known stacks, never an empty Pulumi stack. Only `destroy` also takes a stack whose file was deleted
+(`stack_to_destroy`): git history tells a decommissioned stack from a typo.
 """
 
 from __future__ import annotations
@@ -105,9 +110,41 @@ def _select(obj, stacks: tuple[str, ...], all_stacks: bool, changed_since: str |
         from shipyard.gitrepo import GitRepo
 
         result = changed_stacks(GitRepo(repo.root), changed_since, "HEAD")
-        return [a.stack for a in result.affected], [d.stack for d in result.decommissioned]
-    for name in stacks:
-        repo.stack(name)  # unknown names fail before anything runs
-    if len(set(stacks)) != len(stacks):
+        # Names made from changed paths get the same check as typed ones: a folder that is no team name
+        # (`Ledger`, `x y`) stops here rather than reaching the engine as a stack name.
+        return known_stacks(repo, [a.stack for a in result.affected]), [d.stack for d in result.decommissioned]
+    return known_stacks(repo, stacks), []
+
+
+def known_stacks(repo, names: tuple[str, ...] | list[str]) -> list[str]:
+    """`names`, each a stack with a stack file; else `StackNotFoundError` (the expected file, the known
+    stacks) before anything runs. Every command that takes stack names calls this."""
+    for name in names:
+        repo.stack(name)
+    if len(set(names)) != len(names):
         raise ShipyardError("a stack is named twice")
-    return list(stacks), []
+    return list(names)
+
+
+def stack_to_destroy(repo, name: str) -> str | None:
+    """Check `name` for `destroy`: a stack with a stack file (returns None), or one whose file was deleted
+    in the git history of HEAD (returns the commit that deleted it: decommissioning, the file goes first
+    and the stack after). A name that never had a file is a typo: `StackNotFoundError`. Git decides, not
+    the state backend: asking the backend would need credentials before the name is even known, and a
+    stack that exists there with no file in history was never Shipyard's to destroy by name."""
+    from shipyard.gitrepo import GitError, GitRepo
+
+    path = repo.stack_file(name)
+    if path is not None and path.is_file():
+        return None
+    deleted_in = None
+    if path is not None:
+        try:
+            deleted_in = GitRepo(repo.root).deleted_in(path.relative_to(repo.root).as_posix())
+        except GitError:
+            deleted_in = None
+    if deleted_in is None:
+        hint = (" (destroy also takes a stack whose file was deleted, when a commit on this branch deleted "
+                "it; none did)")
+        raise repo.unknown_stack(name, hint)
+    return deleted_in

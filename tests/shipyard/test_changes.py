@@ -119,3 +119,47 @@ def test_cli_formats(repo: Path, capsys):
 def test_unknown_ref_is_a_clear_error(repo: Path, capsys):
     assert main(["--repo", str(repo), "changed", "--base", "no-such-branch"]) == 1
     assert "unknown git ref 'no-such-branch'" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("option", ["--base", "--head"])
+@pytest.mark.parametrize("ref", ["--output=written-by-git", "--no-index", "main...HEAD", "main\nHEAD", ":/base"])
+def test_a_ref_that_git_would_read_as_an_option_or_a_range_is_refused(repo: Path, capsys, monkeypatch, option: str,
+                                                                       ref: str):
+    monkeypatch.chdir(repo)
+    args = {"--base": "main", "--head": "HEAD", option: ref}
+    assert main(["--repo", str(repo), "changed", "--base", args["--base"], "--head", args["--head"]]) == 1
+    assert "is not a git revision" in capsys.readouterr().err
+    assert not list(repo.glob("written-by-git*")) and not list(repo.glob("*/written-by-git*"))
+
+
+def test_revisions_with_steps_still_work(repo: Path):
+    edit(repo / "stacks/ledger/dev.yaml", "pods: 30", "pods: 40")
+    commit(repo)
+    (repo / "stacks/sandbox/dev.yaml").unlink()
+    commit(repo)
+    result = changed_stacks(GitRepo(repo), "HEAD~2", "HEAD^")
+    assert [a.stack for a in result.affected] == ["ledger-dev"]
+
+
+def test_deleted_in_finds_the_commit_that_deleted_a_stack_file_and_nothing_for_a_typo(repo: Path):
+    (repo / "stacks/sandbox/dev.yaml").unlink()
+    commit(repo, "decommission sandbox-dev")
+    gitrepo = GitRepo(repo)
+    assert gitrepo.deleted_in("stacks/sandbox/dev.yaml") == git(repo, "rev-parse", "HEAD").strip()
+    assert gitrepo.deleted_in("stacks/sandbx/dev.yaml") is None
+    assert gitrepo.deleted_in("stacks/ledger/dev.yaml") is None  # still there
+
+
+def test_a_platform_repository_in_a_subfolder_of_the_git_repository(tmp_path: Path):
+    from tests.support.repo import copy_platform
+
+    copy_platform(tmp_path / "infra" / "platform")
+    (tmp_path / "other").mkdir()
+    (tmp_path / "other" / "x.txt").write_text("x")
+    init_on_branch(tmp_path)
+    edit(tmp_path / "infra/platform/stacks/ledger/dev.yaml", "pods: 30", "pods: 40")
+    (tmp_path / "other" / "x.txt").write_text("y")
+    commit(tmp_path)
+    gitrepo = GitRepo(tmp_path / "infra" / "platform")
+    assert [c.path for c in gitrepo.changed_files("main")] == ["stacks/ledger/dev.yaml"]
+    assert gitrepo.show("main", "stacks/ledger/dev.yaml") is not None

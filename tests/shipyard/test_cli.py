@@ -163,3 +163,94 @@ def test_validate_rejects_secrets_in_stack_files(capsys, platform_repo):
     assert "stacks/ledger/prod.yaml:18:7: addons.values.ingress-nginx.token: 'token' holds what looks like a " \
            "credential" in out
     assert "s3cr3t-value" not in out  # the secret itself is never echoed
+
+
+@pytest.fixture
+def no_engine(monkeypatch):
+    """Every way a command reaches Pulumi, replaced by a failure: these tests are about what happens before."""
+    import shipyard.engine
+    import shipyard.offline
+    import shipyard.runner
+
+    def unreachable(*args, **kwargs):
+        raise AssertionError("the engine was reached")
+
+    monkeypatch.setattr(shipyard.engine, "Engine", unreachable)
+    monkeypatch.setattr(shipyard.runner, "run_stacks", unreachable)
+    monkeypatch.setattr(shipyard.offline, "run_offline", unreachable)
+
+
+UNKNOWN_NAME_COMMANDS = [["preview", "{}"], ["preview", "--offline", "{}"], ["preview", "--json", "-", "{}"],
+                         ["up", "{}"], ["drift", "{}"], ["destroy", "{}", "--yes"],
+                         ["config", "set-kubeconfig", "{}", "kubeconfig.yaml"]]
+
+
+@pytest.mark.parametrize("command", UNKNOWN_NAME_COMMANDS, ids=lambda c: " ".join(c[:2]))
+def test_an_unknown_stack_name_is_an_error_for_every_command_before_the_engine(capsys, no_engine, command):
+    code, _, err = run(capsys, "--repo", str(REPO), *[part.format("ledgr-dev") for part in command])
+    assert code == 1
+    assert "no stack 'ledgr-dev': expected the file stacks/ledgr/dev.yaml" in err
+    assert "known stacks: ledger-dev, ledger-prod, payments-staging, sandbox-dev" in err
+
+
+@pytest.mark.parametrize("command", UNKNOWN_NAME_COMMANDS, ids=lambda c: " ".join(c[:2]))
+@pytest.mark.parametrize("name", ["ledger-dev\n", "ledger-dev\n::error::x", "ledger", "../ledger-dev", "ledger-qa"])
+def test_a_name_that_is_not_a_stack_name_is_refused_and_shown_escaped(capsys, no_engine, command, name):
+    code, _, err = run(capsys, "--repo", str(REPO), *[part.format(name) for part in command])
+    assert code == 1 and f"no stack {name!r}: a stack name is <team>-<env>" in err
+    assert len(err.strip().splitlines()) == 1  # nothing the name carried starts a line of its own
+
+
+def test_destroy_takes_a_stack_whose_file_a_commit_deleted_and_refuses_a_typo(platform_repo: Path, capsys,
+                                                                                monkeypatch):
+    from tests.support.git import commit, git, init_on_branch
+
+    import shipyard.engine
+
+    destroyed = []
+
+    class RecordingEngine:
+        def __init__(self, root):
+            pass
+
+        def destroy(self, name):
+            destroyed.append(name)
+            return shipyard.engine.Outcome(name, "destroy", [], {})
+
+    monkeypatch.setattr(shipyard.engine, "Engine", RecordingEngine)
+    init_on_branch(platform_repo)
+    (platform_repo / "stacks/sandbox/dev.yaml").unlink()
+    commit(platform_repo, "decommission sandbox-dev")
+    deleting = git(platform_repo, "rev-parse", "--short=12", "HEAD").strip()
+    code, _, err = run(capsys, "--repo", str(platform_repo), "destroy", "sandbox-dev", "--yes")
+    assert code == 0 and destroyed == ["sandbox-dev"]
+    assert f"sandbox-dev: its stack file was deleted in {deleting}" in err
+    # a name that never had a file (a typo of the deleted stack) is refused, and says why
+    code, _, err = run(capsys, "--repo", str(platform_repo), "destroy", "sandbx-dev", "--yes")
+    assert code == 1 and destroyed == ["sandbox-dev"]
+    assert "no stack 'sandbx-dev': expected the file stacks/sandbx/dev.yaml (destroy also takes a stack whose " \
+           "file was deleted" in err
+    # a file that was never committed leaves no history: removing it is no decommissioning
+    (platform_repo / "stacks/ledger/staging.yaml").write_text("x")
+    (platform_repo / "stacks/ledger/staging.yaml").unlink()
+    assert run(capsys, "--repo", str(platform_repo), "destroy", "ledger-staging", "--yes")[0] == 1
+    assert destroyed == ["sandbox-dev"]
+
+
+def test_destroy_outside_git_refuses_a_missing_stack_file(platform_repo: Path, capsys, no_engine):
+    (platform_repo / "stacks/sandbox/dev.yaml").unlink()
+    code, _, err = run(capsys, "--repo", str(platform_repo), "destroy", "sandbox-dev", "--yes")
+    assert code == 1 and "no stack 'sandbox-dev': expected the file stacks/sandbox/dev.yaml" in err
+
+
+def test_changed_since_names_get_the_same_check_as_typed_ones(platform_repo: Path, capsys, no_engine):
+    from tests.support.git import commit, init_on_branch
+
+    init_on_branch(platform_repo)
+    hostile = platform_repo / "stacks" / "x\n::error::y"
+    hostile.mkdir()
+    (hostile / "dev.yaml").write_text((platform_repo / "stacks/sandbox/dev.yaml").read_text())
+    commit(platform_repo)
+    code, _, err = run(capsys, "--repo", str(platform_repo), "preview", "--changed-since", "main")
+    assert code == 1 and "no stack 'x\\n::error::y-dev': a stack name is <team>-<env>" in err
+    assert not any(line.startswith("::") for line in err.splitlines())

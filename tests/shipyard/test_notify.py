@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 
 import pytest
@@ -104,3 +105,50 @@ def test_api_errors_are_reported(services):
     bad = env(services) | {"GITHUB_REPOSITORY": "acme/platform", "GITHUB_API_URL": services.url + "/nope"}
     with pytest.raises(NotifyError, match="answered 404"):
         notify_drift(REPO, [drift("sandbox-dev", QUOTA)], log=lambda l: None, env=bad)
+
+
+HOSTILE = "x` <!channel> @here @everyone [click](https://evil.example) | cell |\n| new | row |"
+
+
+def _outside_code(markdown: str) -> str:
+    return re.sub(r"(?<![`\\])(`+)(?!`).*?(?<!`)\1(?!`)", "", markdown)
+
+
+def test_an_issue_body_from_hostile_names_mentions_only_the_owners_and_keeps_its_table(services):
+    hostile = ResourceChange("urn:h", HOSTILE, HOSTILE, HOSTILE, (HOSTILE,), source="live")
+    notify_drift(REPO, [drift("payments-staging", hostile)], log=lambda l: None, env=env(services))
+    [issue] = services.issues.values()
+    body = issue["body"]
+    outside = _outside_code(body)
+    assert "@here" not in outside and "@everyone" not in outside and "<!channel>" not in outside
+    assert "[click](" not in outside and "\n| new | row |" not in body
+    header = next(line for line in body.splitlines() if line.startswith("| source |"))
+    [row] = [line for line in body.splitlines() if line.startswith("| live |")]
+    pipes = re.compile(r"(?<!\\)\|")  # GFM: a pipe right after a backslash never ends a cell
+    assert len(pipes.findall(row)) == len(pipes.findall(header)) == 5
+    assert "Owners: @acme/payments @jdoe" in body  # the owners are still mentioned on purpose
+
+
+def test_a_hostile_name_or_issue_url_cannot_mention_or_link_in_the_webhook_message(services):
+    # An open issue whose URL (from the API) would close the link and add a mention of its own.
+    notify_drift(REPO, [drift("sandbox-dev", QUOTA)], log=lambda l: None, env=env(services))
+    [issue] = services.issues.values()
+    issue["html_url"] = "https://github.example/x|<!channel>"
+    stack = "ev<!here>`il @channel <http://evil.example|click>-dev"
+    notify_drift(REPO, [drift("sandbox-dev", BINDING), drift(stack, QUOTA)], log=lambda l: None, env=env(services))
+    text = services.webhook_payloads[-1]["text"]
+    assert "<!" not in text and "<http://evil" not in text and "@channel" not in text
+    assert "|<" not in text and "github.example/x" not in text  # the unusable link is left out, the line is not
+    assert "`sandbox-dev`: 1 live drift" in text and "`ev&lt;!here&gt;ˋil" in text
+    assert text.count("`") % 2 == 0
+
+
+def test_api_paths_keep_each_name_in_its_segment(services):
+    from shipyard.notify import GitHub
+
+    client = GitHub(services.url, "acme/platform", "t0ken")
+    services.teams = {"acme/ledger": {"lena"}}
+    assert client.team_member("acme", "ledger", "lena")
+    assert not client.team_member("acme", "ledger", "../../../repos/acme/platform/issues?x=")
+    assert services.requests[-1]["path"] == "/orgs/acme/teams/ledger/memberships/..%2F..%2F..%2Frepos%2Facme%2F" \
+                                            "platform%2Fissues%3Fx%3D"

@@ -220,3 +220,33 @@ def test_config_for_a_stack_that_does_not_exist_is_the_platform_teams(repo: Path
     assert "onboarding a team is the platform team's call" in out
     assert "config/notes.yaml:1:1: @paul may not change this file: it belongs to the platform team" in out
     assert _validate_as(repo, "pat") == 0
+
+
+@pytest.mark.parametrize("folder", ["x\n* @mallory", "x @mallory", "*", "x#y", "x\u2028y"])
+def test_codeowners_refuses_a_team_folder_that_would_change_its_lines(platform_repo: Path, capsys, folder: str):
+    hostile = platform_repo / "stacks" / folder
+    hostile.mkdir()
+    (hostile / "dev.yaml").write_text((platform_repo / "stacks/sandbox/dev.yaml").read_text())
+    assert main(["--repo", str(platform_repo), "codeowners"]) == 1
+    err = capsys.readouterr().err
+    assert "cannot write the path" in err and "\n* @mallory" not in err  # shown escaped, on one line
+    assert not (platform_repo / ".github/CODEOWNERS").exists()
+
+
+def test_an_owner_with_a_trailing_newline_is_invalid_and_never_written(platform_repo: Path, capsys):
+    _edit(platform_repo, "stacks/ledger/dev.yaml", 'owners: ["@acme/ledger"]', 'owners: ["@acme/ledger", "@evil\\n"]')
+    assert main(["--repo", str(platform_repo), "validate", str(platform_repo / "stacks/ledger/dev.yaml")]) == 1
+    assert "is not a GitHub user or team" in capsys.readouterr().out
+    assert main(["--repo", str(platform_repo), "codeowners"]) == 0
+    text = (platform_repo / ".github/CODEOWNERS").read_text()
+    assert "@evil" not in text and "/stacks/ledger/dev.yaml @acme/ledger\n" in text
+
+
+@pytest.mark.parametrize("base", ["--output=written-by-git", "-p", "main..HEAD", "main\n"])
+def test_an_option_or_range_as_the_base_fails_closed_and_runs_nothing(repo: Path, github: FakeServices, capsys,
+                                                                      base: str):
+    _edit(repo, "stacks/ledger/dev.yaml", 'cpu: "4"', 'cpu: "3"')
+    commit(repo)
+    assert main(["--repo", str(repo), "validate", "--author", "mallory", "--changed-since", base]) == 1
+    assert "is not a git revision" in capsys.readouterr().err
+    assert not list(repo.glob("written-by-git*"))

@@ -1,4 +1,5 @@
 import json
+import re
 from pathlib import Path
 
 import pytest
@@ -320,3 +321,30 @@ def test_merge_cli_refuses_to_notify_for_previews(capsys, tmp_path, github, monk
     code, _, err = run(capsys, "report", "merge", *files, "--notify", "--json", str(tmp_path / "out.json"))
     assert code == 1 and "--notify sends drift alerts" in err
     assert github.requests == [] and not (tmp_path / "out.json").exists()
+
+
+def _unescaped_pipes(line: str) -> int:
+    """Cell delimiters as GitHub's table parser sees them: a pipe right after a backslash never ends a cell."""
+    return len(re.findall(r"(?<!\\)\|", line))
+
+
+def test_markdown_from_untrusted_text_mentions_nobody_links_nothing_and_keeps_its_tables():
+    hostile = "@everyone [click](https://evil.example) <!channel> $x$ | injected | cell |\n| new | row |"
+    cost = {"monthly": 10.0, "currency": "USD", "priced": True, "budget": 500.0, "change": None,
+            "lines": [{"item": hostile, "quantity": 1, "unit": hostile, "monthly": 10.0}]}
+    reports = [StackReport("team-prod", "preview", [change("aws:eks/cluster:Cluster", hostile, name=hostile)],
+                           extra={"cost": cost})]
+    text = preview_markdown(reports, destroys=[Destruction("team-prod", hostile)])
+    outside_code = re.sub(r"(?<![`\\])(`+)(?!`).*?(?<!`)\1(?!`)", "", text)  # code spans neither mention nor link
+    assert "@everyone" not in outside_code and "<!channel>" not in outside_code
+    assert "[click](" not in outside_code and "\\[click\\]" in text and "\\$x\\$" in text
+    assert "\n| new | row |" not in text
+    header = next(line for line in text.splitlines() if line.startswith("| item |"))
+    row = next(line for line in text.splitlines() if line.startswith("| @"))
+    assert _unescaped_pipes(row) == _unescaped_pipes(header) == 4
+
+
+def test_report_markdown_comes_from_the_one_sink_module():
+    import shipyard.report as report
+
+    assert not any(hasattr(report, name) for name in ("_code", "_text", "_cell", "_block"))
