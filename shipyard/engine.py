@@ -203,6 +203,7 @@ class Engine:
         program still declares is protected again by the same update (its goal state says so). Should that update fail
         before it runs, protection stays lifted until the next successful `up` puts it back."""
         self._validate(name)
+        self._settle_pending_creates(name, on_output)
         self.repair_drift(name, on_output)
         if allow_destroy:
             self._lift_for_approved_change(name, on_output)
@@ -375,6 +376,24 @@ class Engine:
             raise EngineError(f"stack '{name}': removing its lock failed: {result.stderr.strip()[:1000]}")
         return [lock.describe() for lock in locks] if locks else ["every lock (not inspected)"]
 
+    def _settle_pending_creates(self, name: str, on_output: Log | None) -> None:
+        """A run killed mid-create leaves "creating" operations in the state: the object may or may not exist,
+        and the engine will not guess. Drop them (the engine's own `refresh --clear-pending-creates`); the
+        update then creates each again, and the Kubernetes provider's server-side apply adopts an object the
+        killed run did create instead of failing on it."""
+        try:
+            with self._stack(name, validate=False, create=False) as stack:
+                pending = self._call(name, stack.export_stack).deployment.get("pending_operations") or []
+                creating = [op for op in pending if op.get("type") == "creating"]
+                if not creating:
+                    return
+                (on_output or self._out)(f"a killed run left {len(creating)} create(s) unfinished; settling them "
+                                         "before applying")
+                self._call(name, lambda: stack.refresh(on_output=lambda line: None, color="never",
+                                                       clear_pending_creates=True, **self._config_options(name)))
+        except StackNotAppliedError:
+            return
+
     def _lift_for_approved_change(self, name: str, on_output: Log | None) -> None:
         """Unprotect exactly what the approved change replaces or deletes; the rest stays protected
         throughout. A preview names those resources as its steps, or, where the engine refuses a protected
@@ -516,6 +535,25 @@ class Engine:
         if guard is not None and guard.violations:
             raise guard.error()
         return result
+
+
+def _remove_orphans(paths: Any) -> None:
+    """Delete scratch files (named `...-<pid>-<thread>.json`) whose process is gone: a run killed outright
+    cannot clean up after itself, so the next one does."""
+    for path in paths:
+        parts = path.stem.rsplit("-", 2)
+        if len(parts) == 3 and parts[1].isdigit() and not _process_exists(int(parts[1])):
+            path.unlink(missing_ok=True)
+
+
+def _process_exists(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
 
 
 def protected_urns(text: str) -> list[str]:
@@ -769,6 +807,7 @@ class _Guardrails:
         config = _policy_config(self.root, self.stack)
         scratch = self.home / "tmp"
         scratch.mkdir(parents=True, exist_ok=True)
+        _remove_orphans(scratch.glob("policy-config-*.json"))
         self._config = scratch / f"policy-config-{self.stack}-{os.getpid()}-{threading.get_ident()}.json"
         fd = os.open(self._config, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
         with os.fdopen(fd, "w") as handle:

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import dataclasses
 import multiprocessing
+import random
 import sys
 import time
 from collections.abc import Callable
@@ -103,7 +104,9 @@ def _run_one(root: str, operation: str, stack: str, wait: bool, prefix: bool,
             if not wait or isinstance(exc, StaleLockError) or time.monotonic() - started > 15 * 60:
                 return StackReport(stack, operation, error=str(exc), seconds=time.monotonic() - started)
             log(f"another update of {stack} is running; retrying in {delay:.0f} s")
-            time.sleep(delay)
+            # Jittered: DIY backends lock optimistically, so two runs that start together both back off;
+            # retrying in lockstep would collide again.
+            time.sleep(delay * random.uniform(0.5, 1.5))
             delay = min(delay * 2, 60)
         except InvalidInputError as exc:
             return StackReport(stack, operation, error="invalid stack file:\n" + "\n".join(
