@@ -107,11 +107,15 @@ class YamlError(Exception):
 
     `document` is the data as far as it could be read when only values were at fault (a bad tag, an
     ambiguous scalar, a duplicate key): callers still look for secrets in it, so a message never repeats
-    one. None when the structure itself could not be read."""
+    one. None when the structure itself could not be read. `locs` says which value each diagnostic is
+    about, so a caller can withhold a message about a value it found to be a secret."""
 
-    def __init__(self, diagnostics: list[Diagnostic], document: YamlDocument | None = None):
+    def __init__(self, diagnostics: list[Diagnostic], document: YamlDocument | None = None,
+                 locs: list[Loc | None] | None = None):
         self.diagnostics = diagnostics
         self.document = document
+        self.locs = locs or [None] * len(diagnostics)
+        """Per diagnostic, the location of the value it judges (None for structural problems)."""
         super().__init__("; ".join(d.as_text() for d in diagnostics))
 
 
@@ -230,20 +234,21 @@ class _Frame:
 def load_text(text: str, display_path: str) -> YamlDocument:
     """Parse one YAML document. Raises `YamlError` with positions on any problem."""
     problems: list[Diagnostic] = []
+    problem_locs: list[Loc | None] = []
 
     def located(mark: Any, message: str) -> Diagnostic:
         line, col = (mark.line + 1, mark.column + 1) if mark is not None else (1, 1)
         return Diagnostic(display_path, line, col, message)
 
     def fail(mark: Any, message: str) -> YamlError:
-        return YamlError(problems + [located(mark, message)])
+        return YamlError(problems + [located(mark, message)], None, problem_locs + [None])
 
     if len(text) > MAX_BYTES or len(text.encode("utf-8", "surrogatepass")) > MAX_BYTES:
         raise fail(None, f"file is larger than {MAX_BYTES // 1024} KiB; a stack file should be a few hundred "
                          "lines — split it or remove the bulk")
     parser = _EventParser(text)
     try:
-        doc = _compose(parser, display_path, problems, located)
+        doc = _compose(parser, display_path, problems, problem_locs, located)
     except _Stop as stop:
         raise fail(stop.mark, stop.message) from None
     except yaml.MarkedYAMLError as exc:
@@ -254,7 +259,8 @@ def load_text(text: str, display_path: str) -> YamlDocument:
         before = text[:exc.position]
         line, col = before.count("\n"), exc.position - (before.rfind("\n") + 1)
         raise YamlError(problems + [Diagnostic(display_path, line + 1, col + 1, f"YAML error: character "
-                                               f"{exc.character!r} is not allowed in YAML text; remove it")]) from None
+                                               f"#x{exc.character:04x} is not allowed in YAML text; remove it")],
+                        None, problem_locs + [None]) from None
     except yaml.YAMLError as exc:
         raise fail(None, f"YAML error: {shown(exc, 200)}") from None
     except UnicodeError:
@@ -262,11 +268,12 @@ def load_text(text: str, display_path: str) -> YamlDocument:
     finally:
         parser.dispose()
     if problems:
-        raise YamlError(problems, doc)
+        raise YamlError(problems, doc, problem_locs)
     return doc
 
 
-def _compose(parser: Any, display_path: str, problems: list[Diagnostic], located: Any) -> YamlDocument:
+def _compose(parser: Any, display_path: str, problems: list[Diagnostic], problem_locs: list[Loc | None],
+             located: Any) -> YamlDocument:
     """Build plain data from the event stream with an explicit stack, recording positions, every duplicate
     key and every refused value, and refusing what nests or expands past the limits."""
     Scalar, Alias = yaml.ScalarEvent, yaml.AliasEvent
@@ -304,9 +311,8 @@ def _compose(parser: Any, display_path: str, problems: list[Diagnostic], located
             child_loc = frame.loc + (key,)
             if key in frame.target:
                 first = positions[child_loc].line
-                key_mark = frame.key_mark
-                problems.append(located(key_mark, f"duplicate key '{shown(key)}' (first defined on line {first}); "
-                                                  "keep one of them"))
+                problem(frame.key_mark, f"duplicate key '{shown(key)}' (first defined on line {first}); keep one of "
+                                        "them", child_loc)
             else:
                 positions[child_loc] = Mark(frame.key_mark.line + 1, frame.key_mark.column + 1)
                 frame.target[key] = value
@@ -317,6 +323,17 @@ def _compose(parser: Any, display_path: str, problems: list[Diagnostic], located
         frame.chars += chars
         if height >= frame.height:
             frame.height = height + 1
+
+    def problem(mark: Any, message: str, loc: Loc | None) -> None:
+        problems.append(located(mark, message))
+        problem_locs.append(loc)
+
+    def next_loc() -> Loc:
+        """Where the value about to be added goes."""
+        if not stack:
+            return ()
+        top = stack[-1]
+        return top.loc + ((top.key,) if top.is_map else (len(top.target),))  # type: ignore[operator]
 
     def check_expansion(frame: _Frame, mark: Any) -> None:
         if frame.nodes > MAX_NODES:
@@ -334,31 +351,29 @@ def _compose(parser: Any, display_path: str, problems: list[Diagnostic], located
             plain = event.style == "" or event.style is None
             if stack and stack[-1].is_map and stack[-1].key is None:
                 value = raw  # keys stay strings: `on:` or `yes:` must not become True
+                key_loc = stack[-1].loc + (raw,)
                 if event.tag is not None and event.tag != "!" and event.tag not in _SCALAR_TAGS:
-                    problems.append(located(event.start_mark, f"YAML tag '{shown(event.tag)}' is not allowed in a "
-                                                              "stack file; remove it"))
+                    problem(event.start_mark, f"YAML tag '{shown(event.tag)}' is not allowed in a stack file; remove "
+                                              "it", key_loc)
                 elif raw == "<<" and plain and event.tag is None:
-                    problems.append(located(event.start_mark, "merge keys ('<<') exist only in YAML 1.1 (editors "
-                                                              "read YAML 1.2); write the keys out"))
+                    problem(event.start_mark, "merge keys ('<<') exist only in YAML 1.1 (editors read YAML 1.2); "
+                                              "write the keys out", key_loc)
             else:
-                value, problem = _scalar(raw, event.tag, plain)
-                if problem is not None:
-                    problems.append(located(event.start_mark, problem))
+                value, refused = _scalar(raw, event.tag, plain)
+                if refused is not None:
+                    problem(event.start_mark, refused, next_loc())
             if event.anchor is not None:
                 anchors[event.anchor] = (value, raw, 1, len(raw), 0)
             add(value, raw, 1, len(raw), 0, event.start_mark)
         elif kind is MapStart or kind is SeqStart:
             if len(stack) >= MAX_DEPTH:
                 raise _Stop(event.start_mark, f"nesting deeper than {MAX_DEPTH} levels; flatten this structure")
-            if event.tag is not None and event.tag != "!" and event.tag != _COLLECTION_TAGS[kind]:
-                problems.append(located(event.start_mark, f"YAML tag '{shown(event.tag)}' is not allowed in a stack "
-                                                          "file; remove it"))
             if stack and stack[-1].is_map and stack[-1].key is None:
                 raise _Stop(event.start_mark, "mapping keys must be plain strings, not nested mappings or lists")
-            parent_loc: Loc = ()
-            if stack:
-                top = stack[-1]
-                parent_loc = top.loc + ((top.key,) if top.is_map else (len(top.target),))  # type: ignore[operator]
+            parent_loc = next_loc()
+            if event.tag is not None and event.tag != "!" and event.tag != _COLLECTION_TAGS[kind]:
+                problem(event.start_mark, f"YAML tag '{shown(event.tag)}' is not allowed in a stack file; remove it",
+                        parent_loc)
             if event.anchor is not None:
                 open_anchors.add(event.anchor)
             stack.append(_Frame({} if kind is MapStart else [], parent_loc, kind is MapStart, event.anchor,
