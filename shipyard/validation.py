@@ -18,7 +18,7 @@ from shipyard.errors import Diagnostic, relpath, shown
 from shipyard.models import StackFile
 from shipyard.policy import POLICY_FILE, Policy
 from shipyard.secrets import Redactor, Secret, find_secrets
-from shipyard.yamlfile import YamlDocument, YamlError, load_file
+from shipyard.yamlfile import YamlDocument, YamlError, load_file, load_text, read_file
 
 MAX_DIAGNOSTICS_PER_FILE = 20
 """Problems reported per file: enough to fix a file in one go, bounded however broken (or hostile) it is."""
@@ -103,7 +103,8 @@ def _dotted(loc: tuple[str | int, ...]) -> str:
     return text or "(top level)"
 
 
-def _message(model: type[BaseModel], doc: YamlDocument, err: dict[str, Any]) -> tuple[tuple[str | int, ...], str]:
+def _message(model: type[BaseModel], doc: YamlDocument, err: dict[str, Any],
+             suggest: bool = True) -> tuple[tuple[str | int, ...], str]:
     kind = err["type"]
     raw_loc = tuple(err["loc"])
     loc = _data_loc(doc.data, raw_loc)
@@ -113,7 +114,7 @@ def _message(model: type[BaseModel], doc: YamlDocument, err: dict[str, Any]) -> 
         parent = _model_at(model, loc[:-1])
         allowed = sorted((f.alias or n) for n, f in parent.model_fields.items()) if parent else []
         name = loc[-1] if loc else raw_loc[-1]
-        close = difflib.get_close_matches(str(name)[:100], allowed, n=1)
+        close = difflib.get_close_matches(str(name)[:100], allowed, n=1) if suggest else []
         hint = f"did you mean '{close[0]}'? " if close else ""
         where = _dotted(loc[:-1])
         return loc, (f"unknown key '{shown(name)}' in {where}; {hint}allowed keys: {', '.join(allowed)}"
@@ -148,8 +149,9 @@ def _message(model: type[BaseModel], doc: YamlDocument, err: dict[str, Any]) -> 
 def diagnostics_from(model: type[BaseModel], doc: YamlDocument, exc: ValidationError) -> list[Diagnostic]:
     seen: set[tuple[Any, ...]] = set()
     out = []
-    for err in exc.errors(include_url=False):
-        loc, message = _message(model, doc, err)
+    for number, err in enumerate(exc.errors(include_url=False)):
+        # Spelling suggestions are the costly part; a file with thousands of unknown keys needs none.
+        loc, message = _message(model, doc, err, suggest=number < 4 * MAX_DIAGNOSTICS_PER_FILE)
         # A union reports one error per member for the same value; keep the first of each location.
         if (loc, err["type"]) in seen or (err["type"] in _TYPE_NAMES and (loc, "type") in seen):
             continue
@@ -354,8 +356,13 @@ def _claims(doc: YamlDocument) -> list[Claim]:
 
 def claims_of(path: Path, root: Path) -> list[Claim]:
     """The namespace claims of a stack file that is not being validated itself (none when it is unreadable)."""
+    shown_path = display_path(path, root)
     try:
-        return _claims(load_file(path, display_path(path, root), root=root))
+        text = read_file(path, shown_path, root=root)
+        # Most stacks are eks: a file that cannot spell either provider (an escape could) needs no parsing.
+        if "local" not in text and "existing" not in text and "\\" not in text:
+            return []
+        return _claims(load_text(text, shown_path))
     except YamlError as exc:
         return _claims(exc.document) if exc.document is not None else []
 

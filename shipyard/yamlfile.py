@@ -413,7 +413,12 @@ def _compose(parser: Any, display_path: str, problems: list[Diagnostic], problem
 
 
 def load_file(path: Path, display_path: str, root: Path | None = None) -> YamlDocument:
-    """Read and parse a regular file, refusing oversized files before reading them.
+    """Read and parse a regular file, refusing oversized files before reading them (see `read_file`)."""
+    return load_text(read_file(path, display_path, root), display_path)
+
+
+def read_file(path: Path, display_path: str, root: Path | None = None) -> str:
+    """The text of a regular UTF-8 file of at most MAX_BYTES. Raises `YamlError` otherwise.
 
     Symbolic links are never followed (the file itself, and with `root` every folder from `root` down
     to it): a link could read `/proc/self/mem`, a FIFO that never ends, or a file outside the repository,
@@ -455,10 +460,9 @@ def load_file(path: Path, display_path: str, root: Path | None = None) -> YamlDo
         raise refuse(f"file is larger than the {MAX_BYTES // 1024} KiB limit; a stack file should be a few hundred "
                      "lines")
     try:
-        text = data.decode("utf-8")
+        return data.decode("utf-8")
     except UnicodeDecodeError as exc:
         raise refuse(f"file is not UTF-8 text ({exc.reason})") from None
-    return load_text(text, display_path)
 
 
 _SYMLINK = ("is a symbolic link; stack files and their folders must be regular files and folders inside the "
