@@ -149,6 +149,18 @@ class Catalog(_Model):
                 errors.append((("addons", "values", name),
                                _error("values_without_addon", "values for '{name}', which this stack does not get; "
                                       "enable it (addons.enable) or remove these values", name=name), name))
+        # An add-on's namespace is the platform's: its controller runs there with cluster-wide rights, so a
+        # team's `admin` binding in it would be cluster admin. Reserved whether or not this stack gets it.
+        addon_namespaces: dict[str, str] = {}
+        for addon_name, entry in sorted(self.addons.items()):
+            addon_namespaces.setdefault(entry.namespace, addon_name)
+        for index, namespace in enumerate(stack.namespaces):
+            owner = addon_namespaces.get(namespace.name)
+            if owner is not None:
+                errors.append((("namespaces", index, "name"),
+                               _error("addon_namespace", "namespace '{name}' belongs to the add-on '{addon}' "
+                                      "(addons/catalog.yaml); pick another name", name=namespace.name, addon=owner),
+                               namespace.name))
         return errors
 
 

@@ -7,8 +7,26 @@ an exit code in exactly one place. Anything else is a bug and keeps its tracebac
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 from pathlib import Path
+
+QUOTE_LIMIT = 80
+"""Most characters of a user's value any message repeats: enough to recognise it, never a whole file."""
+
+
+_CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f\u2028\u2029]")
+
+
+def shown(value: object, limit: int = QUOTE_LIMIT) -> str:
+    """A user's value as messages quote it: control characters escaped (no terminal escapes, no forged
+    lines), then at most `limit` characters."""
+    text = value if isinstance(value, str) else str(value)
+    if len(text) > 4 * limit:  # escaping can only lengthen: never escape more than is kept
+        text = text[:4 * limit]
+    if _CONTROL.search(text):
+        text = _CONTROL.sub(lambda m: m[0].encode("unicode_escape").decode("ascii"), text)
+    return text if len(text) <= limit else text[:limit - 1] + "…"
 
 
 @dataclass(frozen=True, order=True)

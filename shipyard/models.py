@@ -18,6 +18,8 @@ from pydantic import AfterValidator, BaseModel, ConfigDict, Field, ValidationErr
 from pydantic.alias_generators import to_camel
 from pydantic_core import InitErrorDetails, PydanticCustomError
 
+from shipyard.errors import shown
+
 ENVIRONMENTS: tuple[str, ...] = ("dev", "staging", "prod")
 """The platform's environments, in promotion order."""
 
@@ -43,6 +45,8 @@ _LABEL_VALUE = re.compile(r"^([A-Za-z0-9]([-A-Za-z0-9_.]{0,61}[A-Za-z0-9])?)?$")
 
 
 def _error(kind: str, message: str, **ctx: Any) -> PydanticCustomError:
+    # Every value a message repeats is shortened here, where all rule messages are made.
+    ctx = {name: shown(value) if isinstance(value, str) else value for name, value in ctx.items()}
     return PydanticCustomError(kind, message, ctx or None)
 
 

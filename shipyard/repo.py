@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import re
 import tomllib
 from dataclasses import dataclass
@@ -53,8 +54,39 @@ class Repo:
         return self.root / STACKS_DIR
 
     def stack_files(self) -> list[Path]:
-        """Every `stacks/<team>/<env>.y*ml` file, sorted (`.yml` is listed so validate can reject it)."""
-        return sorted(p for p in self.stacks_dir.glob("*/*") if p.suffix in (".yaml", ".yml") and p.is_file())
+        """Every `stacks/<team>/<env>.y*ml` regular file in a real folder, sorted (`.yml` is listed so validate
+        can reject it). Symbolic links are not followed: see `unsafe_stack_paths`."""
+        return sorted(path for path, safe in self._stack_entries() if safe)
+
+    def unsafe_stack_paths(self) -> list[Path]:
+        """Team folders and stack files under `stacks/` that are symbolic links or not regular files:
+        never read (a link can point anywhere), reported by `validate`."""
+        return sorted(path for path, safe in self._stack_entries() if not safe)
+
+    def _stack_entries(self) -> list[tuple[Path, bool]]:
+        """(path, safe) for every team folder entry and stack file candidate, judged without following links."""
+        out: list[tuple[Path, bool]] = []
+        try:
+            teams = [t for t in os.scandir(self.stacks_dir) if not t.name.startswith(".")]
+        except OSError:
+            return out
+        for team in teams:
+            if team.is_symlink():
+                out.append((Path(team.path), False))
+            elif team.is_dir(follow_symlinks=False):
+                try:
+                    entries = [e for e in os.scandir(team.path)
+                               if e.name.endswith((".yaml", ".yml")) and not e.name.startswith(".")]
+                except OSError:
+                    continue
+                for entry in entries:
+                    if entry.is_symlink():
+                        out.append((Path(entry.path), False))
+                    elif entry.is_file(follow_symlinks=False):
+                        out.append((Path(entry.path), True))
+                    elif not entry.is_dir(follow_symlinks=False):  # a FIFO, socket or device
+                        out.append((Path(entry.path), False))
+        return out
 
     def stacks(self) -> list[StackRef]:
         return [StackRef(f"{p.parent.name}-{p.stem}", p) for p in self.stack_files() if p.suffix == ".yaml"]

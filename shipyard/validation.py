@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import difflib
+import os
 import types
 import typing
 from dataclasses import dataclass
@@ -13,11 +14,14 @@ from pydantic import BaseModel, ValidationError
 
 from shipyard.catalog import CATALOG_FILE, MIRROR_DIR, Catalog, mirror_chart_version
 from shipyard.cost import PRICES_FILE, PriceTable
-from shipyard.errors import Diagnostic, relpath
+from shipyard.errors import Diagnostic, relpath, shown
 from shipyard.models import StackFile
 from shipyard.policy import POLICY_FILE, Policy
-from shipyard.secrets import find_secrets
-from shipyard.yamlfile import YamlDocument, YamlError, load_file
+from shipyard.secrets import Redactor, Secret, find_secrets
+from shipyard.yamlfile import YamlDocument, YamlError, load_file, load_text, read_file
+
+MAX_DIAGNOSTICS_PER_FILE = 20
+"""Problems reported per file: enough to fix a file in one go, bounded however broken (or hostile) it is."""
 
 _TYPE_NAMES = {
     "string_type": "a string", "int_type": "an integer", "bool_type": "true or false", "dict_type": "a mapping",
@@ -36,10 +40,10 @@ def _describe(value: Any) -> str:
     if isinstance(value, list):
         return "a list"
     if isinstance(value, float):
-        return f"the number {value!r}"
+        return f"the number {shown(repr(value))}"
     if isinstance(value, int):
-        return f"the integer {value}"
-    return f"the string '{value}'"
+        return f"the integer {shown(value)}"
+    return f"the string '{shown(value)}'"
 
 
 def _data_loc(data: Any, loc: tuple[Any, ...]) -> tuple[str | int, ...]:
@@ -95,11 +99,12 @@ def _unwrap(annotation: Any) -> Any:
 def _dotted(loc: tuple[str | int, ...]) -> str:
     text = ""
     for part in loc:
-        text += f"[{part}]" if isinstance(part, int) else (f".{part}" if text else str(part))
+        text += f"[{part}]" if isinstance(part, int) else (f".{shown(part)}" if text else shown(part))
     return text or "(top level)"
 
 
-def _message(model: type[BaseModel], doc: YamlDocument, err: dict[str, Any]) -> tuple[tuple[str | int, ...], str]:
+def _message(model: type[BaseModel], doc: YamlDocument, err: dict[str, Any],
+             suggest: bool = True) -> tuple[tuple[str | int, ...], str]:
     kind = err["type"]
     raw_loc = tuple(err["loc"])
     loc = _data_loc(doc.data, raw_loc)
@@ -109,33 +114,33 @@ def _message(model: type[BaseModel], doc: YamlDocument, err: dict[str, Any]) -> 
         parent = _model_at(model, loc[:-1])
         allowed = sorted((f.alias or n) for n, f in parent.model_fields.items()) if parent else []
         name = loc[-1] if loc else raw_loc[-1]
-        close = difflib.get_close_matches(str(name), allowed, n=1)
+        close = difflib.get_close_matches(str(name)[:100], allowed, n=1) if suggest else []
         hint = f"did you mean '{close[0]}'? " if close else ""
         where = _dotted(loc[:-1])
-        return loc, (f"unknown key '{name}' in {where}; {hint}allowed keys: {', '.join(allowed)}"
-                     if allowed else f"unknown key '{name}'; remove it")
+        return loc, (f"unknown key '{shown(name)}' in {where}; {hint}allowed keys: {', '.join(allowed)}"
+                     if allowed else f"unknown key '{shown(name)}'; remove it")
     if kind == "missing":
         name = raw_loc[-1]
         return loc, f"{_dotted(loc)}: missing required key '{name}'; add it (see README, stack file reference)"
     if kind in _TYPE_NAMES:
         hint = ""
         if kind == "string_type" and isinstance(value, float):
-            hint = f" — quote it: \"{value}\" (YAML reads an unquoted {value} as a number)"
+            hint = f" — quote it: \"{shown(value)}\" (YAML reads an unquoted {shown(value)} as a number)"
         return loc, f"{key}: expected {_TYPE_NAMES[kind]}, got {_describe(value)}{hint}"
     if kind == "literal_error":
         expected = err.get("ctx", {}).get("expected", "")
-        return loc, f"{key}: '{value}' is not allowed; use one of: {expected.replace(' or ', ', ')}"
+        return loc, f"{key}: '{shown(value)}' is not allowed; use one of: {expected.replace(' or ', ', ')}"
     if kind in ("greater_than_equal", "less_than_equal", "greater_than", "less_than"):
         op = {"greater_than_equal": ">=", "less_than_equal": "<=", "greater_than": ">", "less_than": "<"}[kind]
         limit = next(iter(err.get("ctx", {}).values()), "")
-        return loc, f"{key}: {value} is out of range; it must be {op} {limit}"
+        return loc, f"{key}: {shown(value)} is out of range; it must be {op} {limit}"
     if kind in ("too_short", "too_long"):
         ctx = err.get("ctx", {})
         if kind == "too_short":
             return loc, f"{key}: needs at least {ctx.get('min_length')} item(s)"
         return loc, f"{key}: has more than {ctx.get('max_length')} items"
     if kind in ("string_too_long", "string_too_short", "string_pattern_mismatch"):
-        return loc, f"{key}: {err['msg'].lower()} (got '{value}')"
+        return loc, f"{key}: {err['msg'].lower()} (got '{shown(value)}')"
     if kind == "union_type":
         return loc, f"{key}: unexpected {_describe(value)}"
     return loc, f"{key}: {err['msg']}"
@@ -144,8 +149,9 @@ def _message(model: type[BaseModel], doc: YamlDocument, err: dict[str, Any]) -> 
 def diagnostics_from(model: type[BaseModel], doc: YamlDocument, exc: ValidationError) -> list[Diagnostic]:
     seen: set[tuple[Any, ...]] = set()
     out = []
-    for err in exc.errors(include_url=False):
-        loc, message = _message(model, doc, err)
+    for number, err in enumerate(exc.errors(include_url=False)):
+        # Spelling suggestions are the costly part; a file with thousands of unknown keys needs none.
+        loc, message = _message(model, doc, err, suggest=number < 4 * MAX_DIAGNOSTICS_PER_FILE)
         # A union reports one error per member for the same value; keep the first of each location.
         if (loc, err["type"]) in seen or (err["type"] in _TYPE_NAMES and (loc, "type") in seen):
             continue
@@ -232,66 +238,200 @@ def load_policy(root: Path, catalog: Catalog | None) -> LoadedPolicy:
     return LoadedPolicy(policy, prices, price_problems + problems)
 
 
+def display_path(path: Path, root: Path) -> str:
+    """A stack file's path as messages show it: relative to the repository, else as given. Never resolved:
+    a link's target is not for messages."""
+    absolute = Path(os.path.normpath(path if path.is_absolute() else Path.cwd() / path))
+    try:
+        return absolute.relative_to(root).as_posix()
+    except ValueError:
+        return shown(str(path), 200)
+
+
 def parse_stack_file(path: Path, root: Path, catalog: Catalog | None, local_kubernetes_minor: str | None = None,
                      policy: LoadedPolicy | None = None) -> tuple[StackFile | None, list[Diagnostic]]:
     """Validate one stack file (against the catalog and the platform policy when given). Returns the model
-    (None when invalid) and every diagnostic."""
-    shown = relpath(path, root)
+    (None when invalid) and every diagnostic (at most `MAX_DIAGNOSTICS_PER_FILE`), none repeating a value
+    found to be a secret. Namespace clashes with other stack files are `validate_files`' and `check_stack`'s."""
+    stack, diagnostics, _ = _parse(path, root, catalog, local_kubernetes_minor, policy)
+    return stack, diagnostics
+
+
+def _parse(path: Path, root: Path, catalog: Catalog | None, local_kubernetes_minor: str | None,
+           policy: LoadedPolicy | None) -> tuple[StackFile | None, list[Diagnostic], list[Claim]]:
+    where = display_path(path, root)
     try:
-        doc = load_file(path, shown)
+        doc = load_file(path, where, root=root)
     except YamlError as exc:
-        return None, exc.diagnostics
+        if exc.document is None:
+            return None, _bounded(sorted(exc.diagnostics), where), []
+        # Only values were at fault: still look for secrets, and never say more about a value that is one.
+        secrets = find_secrets(exc.document.data)
+        flagged = [s.loc for s in secrets]
+        kept = [d for d, loc in zip(exc.diagnostics, exc.locs) if loc is None or not _under_any(loc, flagged)]
+        return None, _finish(kept + _secret_diagnostics(secrets, exc.document), secrets, where), \
+            _claims(exc.document)
     if not isinstance(doc.data, dict):
-        return None, [Diagnostic(shown, 1, 1, f"the top level must be a mapping of keys (team:, environment:, ...), "
-                                              f"not {_describe(doc.data)}")]
+        secrets = find_secrets(doc.data)
+        return None, _finish([Diagnostic(where, 1, 1, f"the top level must be a mapping of keys (team:, environment:, "
+                                                      f"...), not {_describe(doc.data)}")]
+                             + _secret_diagnostics(secrets, doc), secrets, where), []
     context = {"folder": path.parent.name, "filename": path.stem, "catalog": catalog,
                "local_kubernetes_minor": local_kubernetes_minor,
                "policy": policy.policy if policy else None, "prices": policy.prices if policy else None}
-    problems: list[Diagnostic] = []
-    for loc, message in find_secrets(doc.data):
-        mark = doc.mark(loc)
-        problems.append(Diagnostic(shown, mark.line, mark.col, message))
+    secrets = find_secrets(doc.data)
+    problems = _secret_diagnostics(secrets, doc)
     if path.suffix != ".yaml":
-        problems.append(Diagnostic(shown, 1, 1, "stack files must end in .yaml (not .yml); rename the file"))
+        problems.append(Diagnostic(where, 1, 1, "stack files must end in .yaml (not .yml); rename the file"))
+    claims = _claims(doc)
     try:
         stack = StackFile.model_validate(doc.data, context=context)
     except ValidationError as exc:
-        return None, sorted(problems + diagnostics_from(StackFile, doc, exc))
-    return (None if problems else stack), sorted(problems)
+        return None, _finish(problems + diagnostics_from(StackFile, doc, exc), secrets, where), claims
+    return (None if problems else stack), _finish(problems, secrets, where), claims
 
 
-_WORKER_ARGS: tuple[Path, Catalog | None, str | None, LoadedPolicy | None] | None = None
+def _under_any(loc: tuple[str | int, ...], prefixes: list[tuple[str | int, ...]]) -> bool:
+    return any(loc[:len(prefix)] == prefix for prefix in prefixes)
 
 
-def _validate_chunk(paths: list[Path]) -> list[Diagnostic]:
-    assert _WORKER_ARGS is not None
-    root, catalog, minor, policy = _WORKER_ARGS
-    out: list[Diagnostic] = []
-    for path in paths:
-        out.extend(parse_stack_file(path, root, catalog, minor, policy)[1])
+def _secret_diagnostics(secrets: list[Secret], doc: YamlDocument) -> list[Diagnostic]:
+    out = []
+    for secret in secrets:
+        mark = doc.mark(secret.loc)
+        out.append(Diagnostic(doc.path, mark.line, mark.col, secret.message))
     return out
+
+
+def _finish(diagnostics: list[Diagnostic], secrets: list[Secret], where: str) -> list[Diagnostic]:
+    """Sorted, bounded, and with every flagged value redacted from every message, whichever rule wrote it."""
+    if secrets:
+        redact = Redactor([value for secret in secrets for value in secret.values])
+        diagnostics = [Diagnostic(d.path, d.line, d.col, redact(d.message)) for d in diagnostics]
+    return _bounded(sorted(diagnostics), where)
+
+
+def _bounded(diagnostics: list[Diagnostic], where: str) -> list[Diagnostic]:
+    if len(diagnostics) <= MAX_DIAGNOSTICS_PER_FILE:
+        return diagnostics
+    last = diagnostics[MAX_DIAGNOSTICS_PER_FILE - 1]
+    rest = len(diagnostics) - MAX_DIAGNOSTICS_PER_FILE + 1
+    return diagnostics[:MAX_DIAGNOSTICS_PER_FILE - 1] + [
+        Diagnostic(where, last.line, last.col, f"... and {rest} more problem(s) in this file, not shown; fix the ones "
+                                               "above and validate again")]
+
+
+FILE_TIMEOUT = 20.0
+"""Seconds a worker may spend on one stack file (a normal one takes a millisecond) before it counts as hung."""
+
+
+@dataclass(frozen=True)
+class Claim:
+    """A namespace a stack file declares on a cluster it may share with other stacks."""
+
+    cluster: str  # "local" or "existing": which group of stacks may share the cluster
+    name: str
+    path: str
+    line: int
+    col: int
+
+
+def _claims(doc: YamlDocument) -> list[Claim]:
+    """Namespaces of a local or existing stack, read leniently from the raw document: a file with other
+    errors still claims its namespaces (eks stacks create their own cluster and share with nobody)."""
+    data = doc.data
+    cluster = data.get("cluster") if isinstance(data, dict) else None
+    provider = cluster.get("provider") if isinstance(cluster, dict) else None
+    namespaces = data.get("namespaces") if isinstance(data, dict) else None
+    if provider not in ("local", "existing") or not isinstance(namespaces, list):
+        return []
+    out = []
+    for index, namespace in enumerate(namespaces):
+        name = namespace.get("name") if isinstance(namespace, dict) else None
+        if isinstance(name, str):
+            mark = doc.mark(("namespaces", index, "name"))
+            out.append(Claim(provider, name, doc.path, mark.line, mark.col))
+    return out
+
+
+def claims_of(path: Path, root: Path) -> list[Claim]:
+    """The namespace claims of a stack file that is not being validated itself (none when it is unreadable)."""
+    shown_path = display_path(path, root)
+    try:
+        text = read_file(path, shown_path, root=root)
+        # Most stacks are eks: a file that cannot spell either provider (an escape could) needs no parsing.
+        if "local" not in text and "existing" not in text and "\\" not in text:
+            return []
+        return _claims(load_text(text, shown_path))
+    except YamlError as exc:
+        return _claims(exc.document) if exc.document is not None else []
+
+
+_SHARED_WHY = {
+    "local": "every local stack runs on the one local control plane",
+    "existing": ("existing stacks may run on the same cluster, and which one is only in each stack's encrypted "
+                 "kubeconfig, which validation cannot compare"),
+}
+
+
+def namespace_conflicts(claims: list[Claim], report: set[str]) -> list[Diagnostic]:
+    """A namespace claimed by two stack files that may share a cluster is an error on each claimant in
+    `report` (paths as displayed), naming the others: whichever file changes, its author sees the clash."""
+    by_name: dict[tuple[str, str], list[Claim]] = {}
+    for claim in claims:
+        by_name.setdefault((claim.cluster, claim.name), []).append(claim)
+    out = []
+    for (cluster, name), claimants in by_name.items():
+        files = sorted({c.path for c in claimants})
+        if len(files) < 2:
+            continue
+        for claim in claimants:
+            if claim.path not in report:
+                continue
+            others = ", ".join(f for f in files if f != claim.path)
+            out.append(Diagnostic(claim.path, claim.line, claim.col,
+                                  f"namespace '{shown(name)}' is also claimed by {shown(others, 300)}; "
+                                  f"{_SHARED_WHY[cluster]}, so their namespaces must be unique — rename one "
+                                  f"(e.g. add the environment)"))
+    return out
+
+
+def _check_file(path: Path, root: Path, catalog: Catalog | None, minor: str | None,
+                policy: LoadedPolicy | None) -> tuple[list[Diagnostic], list[Claim]]:
+    _, diagnostics, claims = _parse(path, root, catalog, minor, policy)
+    return diagnostics, claims
+
+
+def _crashed(path: Path, root: Path, why: str) -> tuple[list[Diagnostic], list[Claim]]:
+    return [Diagnostic(display_path(path, root), 1, 1, f"validating this file {why}; it is not valid until it "
+                                                       "validates")], []
 
 
 def validate_files(paths: list[Path], root: Path, catalog: Catalog | None, local_kubernetes_minor: str | None,
                    jobs: int | None = None, policy: LoadedPolicy | None = None) -> list[Diagnostic]:
-    """Diagnostics for many stack files. Large sets are split across forked workers (one per core):
-    parsing is CPU-bound Python and a platform repository can hold thousands of stack files."""
-    global _WORKER_ARGS
-    import multiprocessing
-    import os
+    """Diagnostics for many stack files, and the namespaces they claim on shared clusters (checked against
+    every stack file of the repository). Large sets are split across forked workers (one per core):
+    parsing is CPU-bound Python and a platform repository can hold thousands of stack files. A worker
+    that crashes or hangs costs only the file it was on: that file gets an error, the run goes on."""
+    from shipyard import forked
 
     jobs = jobs or min(os.cpu_count() or 1, 8)
-    if jobs < 2 or len(paths) < 200 or "fork" not in multiprocessing.get_all_start_methods():
-        _WORKER_ARGS = (root, catalog, local_kubernetes_minor, policy)
-        return _validate_chunk(paths)
-    _WORKER_ARGS = (root, catalog, local_kubernetes_minor, policy)  # inherited by the forked workers
-    chunks = [paths[i::jobs] for i in range(jobs)]
-    # This process validates the first chunk itself while forked workers do the others.
-    with multiprocessing.get_context("fork").Pool(jobs - 1) as pool:
-        pending = pool.map_async(_validate_chunk, chunks[1:])
-        mine = _validate_chunk(chunks[0])
-        results = pending.get()
-    return mine + [d for chunk in results for d in chunk]
+    if jobs < 2 or len(paths) < 200 or not forked.available():
+        results = [_check_file(p, root, catalog, local_kubernetes_minor, policy) for p in paths]
+    else:
+        results = forked.map_forked(lambda p: _check_file(p, root, catalog, local_kubernetes_minor, policy), paths,
+                                    jobs, FILE_TIMEOUT, lambda p, why: _crashed(p, root, why))
+    diagnostics = [d for found, _ in results for d in found]
+    claims = [c for _, found in results for c in found]
+    if claims:
+        from shipyard.repo import Repo
+
+        checked = {os.path.normpath(p if p.is_absolute() else Path.cwd() / p) for p in paths}
+        for other in Repo(root).stack_files():
+            if os.path.normpath(other) not in checked:
+                claims.extend(claims_of(other, root))
+        diagnostics += namespace_conflicts(claims, {display_path(p, root) for p in paths})
+    return diagnostics
 
 
 @dataclass(frozen=True)
@@ -307,7 +447,15 @@ def check_stack(root: Path, path: Path, local_kubernetes_minor: str | None) -> C
     Problems in those platform files are reported too: nothing is applied on a broken platform."""
     loaded = load_catalog(root)
     policy = load_policy(root, loaded.catalog)
-    stack, problems = parse_stack_file(path, root, loaded.catalog, local_kubernetes_minor, policy)
+    stack, problems, claims = _parse(path, root, loaded.catalog, local_kubernetes_minor, policy)
+    if claims:  # a local or existing stack: its namespaces against every other stack's on a shared cluster
+        from shipyard.repo import Repo
+
+        here = os.path.normpath(path if path.is_absolute() else Path.cwd() / path)
+        for other in Repo(root).stack_files():
+            if os.path.normpath(other) != here:
+                claims.extend(claims_of(other, root))
+        problems = sorted(problems + namespace_conflicts(claims, {display_path(path, root)}))
     diagnostics = loaded.diagnostics + policy.diagnostics + problems
     return CheckedStack(None if diagnostics else stack, loaded.catalog, policy, diagnostics)
 

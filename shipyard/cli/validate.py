@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 import json
+import os
 from pathlib import Path
 
 import click
 
-from shipyard.errors import Diagnostic, relpath
+from shipyard.errors import Diagnostic
 
 
 @click.command("validate")
@@ -31,15 +32,20 @@ def command(obj, paths: tuple[Path, ...], fmt: str, author: str | None, changed_
     """
     if author is not None and changed_since is None:
         raise click.UsageError("--author needs --changed-since REF (the base the change is judged against)")
-    from shipyard.validation import load_catalog, load_policy, validate_files
+    from shipyard.validation import display_path, load_catalog, load_policy, validate_files
 
     repo = obj.repo
     loaded = load_catalog(repo.root)
     policy = load_policy(repo.root, loaded.catalog)
     diagnostics: list[Diagnostic] = loaded.diagnostics + policy.diagnostics
-    files = [p if p.is_absolute() else Path.cwd() / p for p in paths] or repo.stack_files()
-    existing = [p for p in files if p.is_file()]
-    diagnostics += [Diagnostic(relpath(p, repo.root), 1, 1, "no such file") for p in files if not p.is_file()]
+    if paths:
+        files = [p if p.is_absolute() else Path.cwd() / p for p in paths]
+        existing = [p for p in files if os.path.lexists(p)]  # a link is judged (and refused), not followed
+        diagnostics += [Diagnostic(display_path(p, repo.root), 1, 1, "no such file") for p in files
+                        if not os.path.lexists(p)]
+    else:
+        # Links and special files under stacks/ are validated too: each is an error, its target never read.
+        existing = sorted(repo.stack_files() + repo.unsafe_stack_paths())
     diagnostics += validate_files(existing, repo.root, loaded.catalog, repo.local_kubernetes_minor, policy=policy)
     checked = len(existing)
     if author is not None and changed_since is not None:

@@ -1,6 +1,11 @@
-from shipyard.yamlfile import MAX_BYTES, MAX_DEPTH, YamlError, load_text
+import os
+import subprocess
+import sys
+from pathlib import Path
 
 import pytest
+
+from shipyard.yamlfile import MAX_BYTES, MAX_DEPTH, YamlError, load_file, load_text
 
 
 def _errors(text: str) -> list[str]:
@@ -18,8 +23,8 @@ def test_positions_of_keys_and_items_are_one_based():
 
 
 def test_keys_stay_strings_even_when_yaml_11_would_make_them_booleans():
-    doc = load_text("on: yes\n'1': x\n", "f.yaml")
-    assert doc.data == {"on": True, "1": "x"}
+    doc = load_text("on: true\n'1': x\nyes: 2\n", "f.yaml")
+    assert doc.data == {"on": True, "1": "x", "yes": 2}
 
 
 def test_every_duplicate_key_is_reported_with_both_lines():
@@ -73,3 +78,138 @@ def test_deep_block_nesting_fails_cleanly():
     text = "".join("  " * i + f"k{i}:\n" for i in range(60)) + "  " * 60 + "leaf: 1\n"
     [error] = _errors(text)
     assert f"deeper than {MAX_DEPTH}" in error
+
+
+def _run_isolated(code: str, stdin: str) -> subprocess.CompletedProcess:
+    """Loader calls that used to segfault run in a child: a crash must fail the test, not the test run."""
+    return subprocess.run([sys.executable, "-c", code], input=stdin, capture_output=True, text=True, timeout=60,
+                          cwd=Path(__file__).resolve().parents[2])
+
+
+@pytest.mark.parametrize("text", [
+    "deep:\n  " + "- " * 40_000 + "1\n",                      # block sequences, one line
+    "".join("  " * i + "- \n" for i in range(400)),           # block sequences, indented
+    "a: " + "[" * 40_000 + "]" * 40_000 + "\n",               # flow
+    "a: " + "{a: " * 20_000 + "1" + "}" * 20_000 + "\n",      # flow mappings
+    "? " * 30_000 + "x\n",                                     # complex keys
+])
+def test_any_nesting_is_bounded_before_recursion(text):
+    result = _run_isolated("""
+import sys
+from shipyard.yamlfile import YamlError, load_text
+try:
+    load_text(sys.stdin.read(), "f.yaml")
+except YamlError as exc:
+    print(exc)
+""", text)
+    assert result.returncode == 0, result.stderr[-2000:]
+    assert "f.yaml:" in result.stdout and ("deeper than" in result.stdout or "mapping keys" in result.stdout)
+
+
+def test_nesting_at_the_limit_loads():
+    text = "a: " + "[" * (MAX_DEPTH - 1) + "1" + "]" * (MAX_DEPTH - 1) + "\n"
+    assert load_text(text, "f.yaml").data["a"] is not None
+    with pytest.raises(YamlError):
+        load_text("a: " + "[" * MAX_DEPTH + "1" + "]" * MAX_DEPTH + "\n", "f.yaml")
+
+
+def test_an_anchor_reused_deeper_counts_its_own_depth():
+    inner = "[" * 30 + "1" + "]" * 30
+    [error] = _errors(f"a: &a {inner}\nb: {'[' * 20}*a{']' * 20}\n")
+    assert error.startswith("f.yaml:2:") and "alias '*a' nests deeper than 40 levels" in error
+
+
+def test_a_large_anchor_repeated_is_refused_by_size():
+    text = "a: &a " + "x" * 100_000 + "\nb: [" + ", ".join(["*a"] * 1_000) + "]\n"
+    [error] = _errors(text)
+    assert "KiB of text" in error and error.startswith("f.yaml:2:")
+
+
+def test_recursive_and_undefined_aliases_are_errors():
+    assert "a cycle" in _errors("a: &a [1, *a]\n")[0]
+    assert "is not defined" in _errors("a: *nope\n")[0]
+
+
+@pytest.mark.parametrize("text, shown", [
+    ("a: !!int abc\n", "'abc' is not a valid !!int"),
+    ("a: !!float abc\n", "'abc' is not a valid !!float"),
+    ("a: !!bool maybe\n", "'maybe' is not a valid !!bool"),
+    ("a: !!null x\n", "'x' is not a valid !!null"),
+    ("a: !!binary aGk=\n", "YAML tag 'tag:yaml.org,2002:binary' is not allowed"),
+    ("a: !custom x\n", "YAML tag '!custom' is not allowed"),
+    ("a: !!set {x}\n", "YAML tag 'tag:yaml.org,2002:set' is not allowed"),
+    ("!!python/name:os.system x: 1\n", "YAML tag 'tag:yaml.org,2002:python/name:os.system' is not allowed"),
+])
+def test_every_malformed_tag_is_a_located_error(text, shown):
+    [error] = _errors(text)
+    assert error.startswith("f.yaml:1:") and shown in error
+
+
+def test_valid_explicit_tags_load():
+    assert load_text("a: !!int '5'\nb: !!float 1\nc: !!str 012\nd: !!bool true\ne: ! 12\n", "f.yaml").data == {
+        "a": 5, "b": 1.0, "c": "012", "d": True, "e": "12"}
+
+
+@pytest.mark.parametrize("value", ["yes", "No", "ON", "off", "y", "N", "012", "-0x2", "0o17", "0b101", "1:30",
+                                   "1_000", "1e3", "1.5e3", "08", "+0b1"])
+def test_plain_values_that_yaml_11_reads_differently_are_errors_with_a_hint(value):
+    [error] = _errors(f"a: {value}\n")
+    assert error.startswith("f.yaml:1:4:") and "YAML 1.1" in error and f'quote it ("{value}")' in error
+
+
+@pytest.mark.parametrize("text, data", [
+    ("a: 12\n", 12), ("a: 0x1f\n", 31), ("a: 1.5\n", 1.5), ("a: -3\n", -3), ("a: .inf\n", float("inf")),
+    ("a: true\n", True), ("a: False\n", False), ("a: ~\n", None), ("a:\n", None), ("a: 'yes'\n", "yes"),
+    ("a: \"012\"\n", "012"), ("a: 2025-01-01\n", "2025-01-01"), ("a: v1.2\n", "v1.2"), ("a: 1.2.3\n", "1.2.3"),
+])
+def test_values_both_versions_agree_on_load_by_yaml_12(text, data):
+    assert load_text(text, "f.yaml").data == {"a": data}
+
+
+def test_merge_keys_are_yaml_11_only():
+    [error] = _errors("base: &b {x: 1}\nother:\n  <<: *b\n")
+    assert error.startswith("f.yaml:3:3:") and "merge keys" in error
+
+
+def test_value_errors_keep_the_document_for_secret_checks():
+    with pytest.raises(YamlError) as exc:
+        load_text("password: 0123\nb: yes\n", "f.yaml")
+    assert len(exc.value.diagnostics) == 2 and exc.value.document.data == {"password": "0123", "b": "yes"}
+
+
+def test_quoted_values_are_shortened_in_messages():
+    [error] = _errors("a: !!int " + "9x" * 500 + "\n")
+    assert len(error) < 200
+
+
+def test_symlinks_are_refused_and_their_target_never_shown(tmp_path):
+    secret = tmp_path / "outside.env"
+    secret.write_text("PASSWORD=hunter2\n")
+    root = tmp_path / "repo"
+    (root / "stacks" / "team").mkdir(parents=True)
+    link = root / "stacks" / "team" / "dev.yaml"
+    link.symlink_to(secret)
+    (root / "stacks" / "linked").symlink_to(root / "stacks" / "team")
+    mem = root / "stacks" / "team" / "staging.yaml"
+    mem.symlink_to("/proc/self/mem")
+    for path in (link, mem, root / "stacks" / "linked" / "prod.yaml"):
+        for kwargs in ({"root": root}, {}):
+            with pytest.raises(YamlError) as exc:
+                load_file(path, "shown.yaml", **kwargs)
+            text = str(exc.value)
+            if kwargs or path.parent.name == "team":
+                assert "symbolic link" in text or "cannot read" in text
+            assert "outside.env" not in text and "/proc" not in text and "hunter2" not in text
+
+
+def test_files_outside_the_repository_and_fifos_are_refused(tmp_path):
+    root = tmp_path / "repo"
+    root.mkdir()
+    other = tmp_path / "x.yaml"
+    other.write_text("a: 1\n")
+    with pytest.raises(YamlError, match="outside the repository"):
+        load_file(root / ".." / "x.yaml", "x.yaml", root=root)
+    fifo = root / "fifo.yaml"
+    os.mkfifo(fifo)
+    with pytest.raises(YamlError, match="not a regular file"):
+        load_file(fifo, "fifo.yaml", root=root)
