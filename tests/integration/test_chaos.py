@@ -103,10 +103,14 @@ def chaos(itest_repo: Path, shipyard_home: Path, cluster: LocalCluster, kubectl)
 
 
 def _timed_up(chaos: Chaos) -> float:
+    """How long an `up` of a change takes here: the span the kill points are spread over."""
     chaos.change()
     started = time.monotonic()
+    up = chaos.run("up", STACK)
+    duration = time.monotonic() - started
+    assert up.returncode == 0, up.stderr[-3000:]
     chaos.converge("baseline")
-    return time.monotonic() - started
+    return duration
 
 
 def test_up_killed_with_sigkill_anywhere_converges(chaos: Chaos):

@@ -118,7 +118,7 @@ def rehearsal(tmp_path_factory, cluster: LocalCluster) -> Iterator[Rehearsal]:
         (source / "stacks" / "rehearsal" / "dev.yaml").write_text(STACK_FILE)
         # Merged but never applied (a deploy still to come): read-only commands must not create it.
         (source / "stacks" / "rehearsal" / "staging.yaml").write_text(
-            STACK_FILE.replace("environment: dev", "environment: staging"))
+            STACK_FILE.replace("environment: dev", "environment: staging").replace("rehearsal-web", "rehearsal-stage"))
         (source / ".gitignore").write_text((Path(__file__).parents[2] / ".gitignore").read_text())
         git(source, "init", "-q", "-b", "main")
         git(source, "add", "-A")
