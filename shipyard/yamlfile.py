@@ -182,8 +182,17 @@ def _what(value: Any) -> str:
     return "null" if value is None else f"the number {value}"
 
 
+_MAX_NUMBER_CHARS = 100
+"""Longer numerals are refused before conversion: Python refuses ints over 4,300 digits (with a ValueError
+that would be a traceback), and no stack-file number comes near this."""
+
+
 def _scalar(value: str, tag: str | None, plain: bool) -> tuple[Any, str | None]:
     """(Python value, problem) of a scalar: its YAML 1.2 core value, and why it is refused, if it is."""
+    if (plain or tag not in (None, "!", _TAG + "str")) and len(value) > _MAX_NUMBER_CHARS \
+            and (_CORE_INT.fullmatch(value) or _CORE_FLOAT.fullmatch(value)):
+        return value, (f"a number {len(value)} characters long cannot be a stack-file value; quote it "
+                       f"(\"{shown(value)}\") if you mean text")
     if tag is None or tag == "!":
         if not plain or tag == "!":
             return value, None

@@ -213,3 +213,17 @@ def test_files_outside_the_repository_and_fifos_are_refused(tmp_path):
     os.mkfifo(fifo)
     with pytest.raises(YamlError, match="not a regular file"):
         load_file(fifo, "fifo.yaml", root=root)
+
+
+@pytest.mark.parametrize("text", ["x: {n}\n", "x: -{n}\n", "x: !!int {n}\n", "x: !!float {n}.5\n", "x: [{n}]\n"])
+def test_a_numeral_too_long_for_any_field_is_a_located_error_not_a_traceback(text: str):
+    # Python refuses to convert ints over 4,300 digits; the loader must refuse first, on the value's line.
+    with pytest.raises(YamlError) as error:
+        load_text(text.format(n="9" * 5000), "s.yaml")
+    [diagnostic] = error.value.diagnostics
+    assert diagnostic.line == 1 and "characters long cannot be a stack-file value" in diagnostic.message
+    assert len(diagnostic.message) < 300
+
+
+def test_long_text_that_only_looks_numeric_when_quoted_is_fine():
+    assert load_text('x: "' + "9" * 5000 + '"\n', "s.yaml").data == {"x": "9" * 5000}
