@@ -30,6 +30,7 @@ from typing import Any
 from shipyard.errors import (ConcurrentUpdateError, Diagnostic, EngineError, InvalidInputError, StackNotAppliedError,
                              StaleLockError, ToolError, relpath)
 from shipyard.paths import shipyard_home
+from shipyard.processes import running
 from shipyard.repo import CONFIG_DIR, Repo
 from shipyard.state import ANNOUNCED_VAR, StateSettings, resolve_state
 from shipyard.tools import Toolchain
@@ -350,31 +351,35 @@ class Engine:
         os.replace(temp, target)
 
     def unlock(self, name: str, force: bool = False) -> list[str]:
-        """Remove the lock a killed update left on `name` (the engine's own `pulumi cancel`). Refused while a
-        holder may still be running — on this host, or on another one, which cannot be checked — unless
-        `force`. Returns what was removed, described."""
-        from shipyard.locks import read_locks
+        """Remove the lock a killed update left on `name`. Refused while a holder may still be running — on
+        this host, or on another one, which cannot be checked — unless `force`. Exactly the lock objects
+        inspected are deleted, so an update that starts meanwhile keeps its own. Returns what was removed."""
+        from shipyard.locks import read_locks, remove_locks
 
         settings = self.state_settings()
         locks = read_locks(settings.backend_url, PROJECT, name)
-        if locks is None and not force:
-            raise ConcurrentUpdateError(f"the locks of this state backend cannot be inspected; if no update of "
-                                        f"'{name}' is running, `shipyard unlock {name} --force` removes them")
-        if locks == []:
-            return []
-        live = [lock for lock in locks or [] if lock.alive() is not False]
+        if locks is None:
+            if not force:
+                raise ConcurrentUpdateError(f"the locks of this state backend cannot be inspected; if no update of "
+                                            f"'{name}' is running, `shipyard unlock {name} --force` removes them")
+            # Nothing can be inspected, so nothing can be picked: the engine's own "remove every lock".
+            env = self.env(settings)
+            result = subprocess.run([str(self.toolchain.binary("pulumi")), "cancel", "--yes", "--non-interactive",
+                                     "--stack", name], cwd=self.root, env={**os.environ, **env},
+                                    capture_output=True, text=True, timeout=300)
+            if result.returncode != 0:
+                # The CLI's words may quote the backend URL, which can carry credentials: say only that it failed.
+                raise EngineError(f"stack '{name}': `pulumi cancel` could not remove its locks (exit "
+                                  f"{result.returncode})")
+            return ["every lock (not inspectable)"]
+        live = [lock for lock in locks if lock.alive() is not False]
         if live and not force:
             raise ConcurrentUpdateError(f"stack '{name}' is locked and its holder may still be running: "
                                         + "; ".join(lock.describe() for lock in live)
                                         + f". Wait for it, or when you are sure it is gone: `shipyard unlock "
                                           f"{name} --force`")
-        env = self.env(settings)
-        result = subprocess.run([str(self.toolchain.binary("pulumi")), "cancel", "--yes", "--non-interactive",
-                                 "--stack", name], cwd=self.root, env={**os.environ, **env}, capture_output=True,
-                                text=True, timeout=300)
-        if result.returncode != 0:
-            raise EngineError(f"stack '{name}': removing its lock failed: {result.stderr.strip()[:1000]}")
-        return [lock.describe() for lock in locks] if locks else ["every lock (not inspected)"]
+        remove_locks(settings.backend_url, locks)
+        return [lock.describe() for lock in locks]
 
     def _settle_pending_creates(self, name: str, on_output: Log | None) -> None:
         """A run killed mid-create leaves "creating" operations in the state: the object may or may not exist,
@@ -542,18 +547,8 @@ def _remove_orphans(paths: Any) -> None:
     cannot clean up after itself, so the next one does."""
     for path in paths:
         parts = path.stem.rsplit("-", 2)
-        if len(parts) == 3 and parts[1].isdigit() and not _process_exists(int(parts[1])):
+        if len(parts) == 3 and parts[1].isdigit() and not running(int(parts[1])):
             path.unlink(missing_ok=True)
-
-
-def _process_exists(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    return True
 
 
 def protected_urns(text: str) -> list[str]:

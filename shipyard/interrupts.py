@@ -14,10 +14,9 @@ from __future__ import annotations
 
 import os
 import signal
-import subprocess
-import sys
-from pathlib import Path
 from types import FrameType
+
+from shipyard.processes import descendants
 
 _received: list[int] = []
 
@@ -71,51 +70,15 @@ def _handle(signum: int, _frame: FrameType | None) -> None:
         except ProcessLookupError:
             pass
     if first:
-        print(f"{signal.Signals(signum).name}: letting the engine finish its in-flight steps, save the state and "
-              "release the stack lock (signal again to stop at once)", file=sys.stderr, flush=True)
+        # Straight to the file descriptor: print() from a signal handler can hit a reentrant write of the
+        # main thread (engine output) and raise.
+        os.write(2, f"{signal.Signals(signum).name}: letting the engine finish its in-flight steps, save the state "
+                    "and release the stack lock (signal again to stop at once)\n".encode())
 
 
 def pulumi_descendants(root: int | None = None) -> list[int]:
     """Process ids of every `pulumi` CLI process below `root` (default: this process)."""
-    root = os.getpid() if root is None else root
-    table = _process_table()
-    children: dict[int, list[int]] = {}
-    for pid, (ppid, _name) in table.items():
-        children.setdefault(ppid, []).append(pid)
-    found: list[int] = []
-    todo = list(children.get(root, []))
-    while todo:
-        pid = todo.pop()
-        if table[pid][1] == "pulumi":
-            found.append(pid)
-        todo.extend(children.get(pid, []))
-    return sorted(found)
-
-
-def _process_table() -> dict[int, tuple[int, str]]:
-    """pid -> (parent pid, command name), from /proc where there is one, else `ps` (macOS)."""
-    proc = Path("/proc")
-    table: dict[int, tuple[int, str]] = {}
-    if (proc / "self" / "stat").exists():
-        for entry in proc.iterdir():
-            if not entry.name.isdigit():
-                continue
-            try:
-                stat = (entry / "stat").read_text()
-            except OSError:
-                continue  # exited while we looked
-            # "pid (comm) state ppid ...": comm may hold spaces and parentheses, so split at the last ")".
-            name = stat[stat.index("(") + 1:stat.rindex(")")]
-            ppid = int(stat[stat.rindex(")") + 2:].split()[1])
-            table[int(entry.name)] = (ppid, name)
-        return table
-    output = subprocess.run(["ps", "-A", "-o", "pid=,ppid=,comm="], capture_output=True, text=True,
-                            timeout=10).stdout
-    for line in output.splitlines():
-        parts = line.split(None, 2)
-        if len(parts) == 3 and parts[0].isdigit() and parts[1].isdigit():
-            table[int(parts[0])] = (int(parts[1]), Path(parts[2]).name)
-    return table
+    return descendants(os.getpid() if root is None else root, "pulumi")
 
 
 def _terminal_delivered(pid: int) -> bool:

@@ -26,6 +26,7 @@ from pathlib import Path
 
 from shipyard.errors import ShipyardError
 from shipyard.paths import shipyard_home
+from shipyard.processes import running
 from shipyard.tools import KWOK_STAGES, Toolchain
 
 HOST = "127.0.0.1"
@@ -191,13 +192,7 @@ class LocalCluster:
 
     def _is_ours(self, name: str, pid: int) -> bool:
         """The pid is alive and still runs our binary (pids get reused)."""
-        try:
-            cmdline = Path(f"/proc/{pid}/cmdline").read_bytes().split(b"\0")
-            stat = Path(f"/proc/{pid}/stat").read_text()
-        except OSError:
-            return False
-        state = stat.rsplit(")", 1)[-1].split()[0]
-        return state != "Z" and bool(cmdline) and Path(cmdline[0].decode()).name == name
+        return running(pid, name)
 
     def _wait(self, check: Callable[[], bool], what: str, deadline: float) -> None:
         while time.monotonic() < deadline:

@@ -11,7 +11,6 @@ is the engine's own `pulumi cancel`.
 from __future__ import annotations
 
 import json
-import os
 import re
 import socket
 from dataclasses import dataclass
@@ -20,6 +19,7 @@ from pathlib import Path
 from urllib.parse import parse_qs, unquote, urlsplit
 
 from shipyard.errors import ShipyardError
+from shipyard.processes import running
 
 _HOLDER = re.compile(r"created by (?P<user>[^@\s]*)@(?P<host>\S+) \(pid (?P<pid>\d+)\) at (?P<at>\S+)")
 
@@ -42,29 +42,13 @@ class Lock:
         """True/False when the holder is on this host (its process exists or not); None on another host."""
         if self.hostname != socket.gethostname():
             return None
-        stat = Path(f"/proc/{self.pid}/stat")
-        if Path("/proc/self/stat").exists():
-            # The holder is always a `pulumi` process. A zombie (killed, not yet reaped by an init that never
-            # reaps) or another program that reused the id is not it.
-            try:
-                text = stat.read_text()
-            except OSError:
-                return False
-            name = text[text.index("(") + 1:text.rindex(")")]
-            state = text[text.rindex(")") + 2:].split()[0]
-            return name == "pulumi" and state not in ("Z", "X")
-        try:
-            os.kill(self.pid, 0)
-        except ProcessLookupError:
-            return False
-        except PermissionError:
-            return True  # exists, owned by someone else
-        return True
+        # The holder is always a `pulumi` process: a zombie, or another program that reused the id, is not it.
+        return running(self.pid, "pulumi")
 
     def describe(self, now: datetime | None = None) -> str:
         age = f" for {_age(self.taken, now)}" if self.taken else ""
         state = {True: "its process is still running", False: "its process is gone",
-                 None: "on another host, so whether it still runs cannot be told from here"}[self.alive()]
+                 None: "on another host, whose processes `shipyard unlock` cannot check"}[self.alive()]
         return f"held by {self.holder}{age}: {state}"
 
 
@@ -90,14 +74,37 @@ def read_locks(backend_url: str, project: str, stack: str) -> list[Lock] | None:
     return None
 
 
-def _s3_locks(parts, prefix: str) -> list[Lock]:
+def remove_locks(backend_url: str, locks: list[Lock]) -> None:
+    """Delete exactly these lock objects — never "every lock of the stack" (`pulumi cancel`), which would also
+    take the lock of an update that started after they were inspected."""
+    parts = urlsplit(backend_url)
+    for lock in locks:
+        if parts.scheme == "file":
+            Path(lock.where).unlink(missing_ok=True)
+        elif parts.scheme == "s3":
+            bucket_and_key = lock.where[len("s3://"):]
+            bucket, _, key = bucket_and_key.partition("/")
+            try:
+                _s3_client(parts).delete_object(Bucket=bucket, Key=key)
+            except Exception as exc:  # botocore raises many types; all mean the same to the user
+                raise ShipyardError(f"could not delete the lock {key} in the state bucket: {type(exc).__name__}") \
+                    from None
+        else:
+            raise ShipyardError(f"locks of {parts.scheme}:// backends cannot be removed one by one")
+
+
+def _s3_client(parts):
     import boto3
     from botocore.config import Config
 
     query = {k: v[-1] for k, v in parse_qs(parts.query).items()}
     path_style = query.get("use_path_style", query.get("s3ForcePathStyle", "")).lower() == "true"
-    client = boto3.client("s3", region_name=query.get("region"), endpoint_url=query.get("endpoint") or None,
-                          config=Config(s3={"addressing_style": "path" if path_style else "auto"}))
+    return boto3.client("s3", region_name=query.get("region"), endpoint_url=query.get("endpoint") or None,
+                        config=Config(s3={"addressing_style": "path" if path_style else "auto"}))
+
+
+def _s3_locks(parts, prefix: str) -> list[Lock]:
+    client = _s3_client(parts)
     base = parts.path.strip("/")
     key_prefix = f"{base}/{prefix}" if base else prefix
     locks: list[Lock] = []
@@ -107,8 +114,7 @@ def _s3_locks(parts, prefix: str) -> list[Lock]:
                 body = client.get_object(Bucket=parts.netloc, Key=item["Key"])["Body"].read()
                 locks.append(_parse(f"s3://{parts.netloc}/{item['Key']}", body))
     except Exception as exc:  # botocore raises many types; all mean the same to the user
-        raise ShipyardError(f"could not list the stack's locks in the state bucket: {type(exc).__name__}: "
-                            f"{str(exc)[:200]}") from None
+        raise ShipyardError(f"could not list the stack's locks in the state bucket: {type(exc).__name__}") from None
     return locks
 
 

@@ -31,8 +31,8 @@ def test_the_holder_is_read_from_the_engines_message():
 def test_a_holder_on_another_host_cannot_be_judged():
     lock = Lock("", 1, "alice", "ci-runner-7-elsewhere", datetime.now(timezone.utc) - timedelta(minutes=12))
     assert lock.alive() is None
-    assert lock.describe() == ("held by alice@ci-runner-7-elsewhere (pid 1) for 12 min: on another host, so whether "
-                               "it still runs cannot be told from here")
+    assert lock.describe() == ("held by alice@ci-runner-7-elsewhere (pid 1) for 12 min: on another host, whose "
+                               "processes `shipyard unlock` cannot check")
 
 
 def test_a_holder_on_this_host_is_alive_or_gone(tmp_path: Path):
@@ -87,3 +87,18 @@ def test_locks_of_an_s3_backend_are_listed(tmp_path: Path, monkeypatch):
         assert read_locks(url, "shipyard", "other-dev") == []
     finally:
         aws.stop()
+
+
+def test_unlocking_deletes_only_the_locks_inspected(tmp_path: Path):
+    from shipyard.locks import remove_locks
+
+    folder = tmp_path / ".pulumi/locks/organization/shipyard/ledger-dev"
+    folder.mkdir(parents=True)
+    (folder / "dead.json").write_text(json.dumps({"pid": _dead_pid(), "username": "u", "hostname": socket.gethostname(),
+                                                  "timestamp": "2026-11-27T00:00:00Z"}))
+    inspected = read_locks(tmp_path.as_uri(), "shipyard", "ledger-dev")
+    # An update starts between the inspection and the removal: its lock must survive.
+    (folder / "new.json").write_text(json.dumps({"pid": 1, "username": "u", "hostname": "h",
+                                                 "timestamp": "2026-11-27T00:00:01Z"}))
+    remove_locks(tmp_path.as_uri(), inspected)
+    assert sorted(p.name for p in folder.iterdir()) == ["new.json"]
