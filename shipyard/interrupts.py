@@ -19,6 +19,7 @@ from types import FrameType
 from shipyard.processes import descendants
 
 _received: list[int] = []
+_callbacks: list = []
 
 
 class Interrupted(BaseException):
@@ -39,10 +40,15 @@ class Interrupted(BaseException):
 
 
 def install() -> None:
-    """Handle SIGINT and SIGTERM for this process (and the stack workers it forks)."""
+    """Handle SIGINT and SIGTERM in this process (stack workers install it too: `shipyard.runner`)."""
     _received.clear()
     for signum in (signal.SIGINT, signal.SIGTERM):
         signal.signal(signum, _handle)
+
+
+def on_signal(callback) -> None:
+    """Call `callback()` on the first signal (e.g. to tell stack workers to start nothing new)."""
+    _callbacks.append(callback)
 
 
 def pending() -> bool:
@@ -59,6 +65,9 @@ def check() -> None:
 def _handle(signum: int, _frame: FrameType | None) -> None:
     first = not _received
     _received.append(signum)
+    if first:
+        for callback in _callbacks:
+            callback()
     engines = pulumi_descendants()
     if not engines:
         raise Interrupted(_received[0])

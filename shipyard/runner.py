@@ -80,9 +80,21 @@ class StackReport:
 Log = Callable[[str], None]
 
 
+_stop: Any = None
+"""In a stack worker: the event the main process sets when a signal asked it to stop."""
+
+
+def _init_worker(stop: Any) -> None:
+    global _stop
+    _stop = stop
+    interrupts.install()  # a terminal's Ctrl-C reaches workers too: let their engine finish cleanly
+
+
 def _run_one(root: str, operation: str, stack: str, wait: bool, prefix: bool,
              options: dict[str, Any] | None = None) -> StackReport:
-    """One stack, one operation; never raises (errors are part of the report)."""
+    """One stack, one operation; never raises (errors are part of the report) but `Interrupted`."""
+    if (_stop is not None and _stop.is_set()) or interrupts.pending():
+        return StackReport(stack, operation, error="not started: Shipyard was interrupted", extra=_errored(operation))
     def log(line: str) -> None:
         print(f"[{stack}] {line}" if prefix else line, file=sys.stderr, flush=True)
 
@@ -145,24 +157,33 @@ def run_stacks(root: Path, operation: str, stacks: list[str], parallel: int = 1,
     if parallel <= 1 or len(stacks) == 1:
         reports = []
         for stack in stacks:
+            interrupts.check()  # stopping: start no further stack
             log(f"==> {operation.replace('_', ' ')} {stack}")
             reports.append(_run_one(str(root), operation, stack, wait, prefix=False, options=options))
         return reports
     log(f"==> {operation.replace('_', ' ')} of {len(stacks)} stacks, {parallel} at a time")
     by_stack: dict[str, StackReport] = {}
-    with ProcessPoolExecutor(max_workers=min(parallel, len(stacks)),
-                             mp_context=multiprocessing.get_context("spawn")) as pool:
+    context = multiprocessing.get_context("spawn")
+    stop = context.Event()
+    interrupts.on_signal(stop.set)  # workers check it before each stack: a signal starts nothing new
+    with ProcessPoolExecutor(max_workers=min(parallel, len(stacks)), mp_context=context,
+                             initializer=_init_worker, initargs=(stop,)) as pool:
         futures = {pool.submit(_run_one, str(root), operation, stack, wait, True, options): stack
                    for stack in stacks}
-        for future in as_completed(futures):
-            if interrupts.pending():  # stopping: start no stack that has not started yet
-                for queued in futures:
-                    queued.cancel()
-            if future.cancelled():
-                continue
-            report = future.result()
-            by_stack[report.stack] = report
-            state = "failed" if report.error else f"{len(report.changes)} change(s)"
-            log(f"==> {report.stack}: {state} ({report.seconds:.1f} s)")
+        try:
+            for future in as_completed(futures):
+                if interrupts.pending():
+                    pool.shutdown(wait=False, cancel_futures=True)
+                if future.cancelled():
+                    continue
+                report = future.result()
+                by_stack[report.stack] = report
+                state = "failed" if report.error else f"{len(report.changes)} change(s)"
+                log(f"==> {report.stack}: {state} ({report.seconds:.1f} s)")
+        except BaseException:
+            stop.set()
+            pool.shutdown(wait=True, cancel_futures=True)  # the running ones finish cleanly; no new one starts
+            raise
     interrupts.check()
-    return [by_stack[s] for s in stacks]
+    return [by_stack.get(s) or StackReport(s, operation, error="not started: Shipyard was interrupted",
+                                           extra=_errored(operation)) for s in stacks]

@@ -99,3 +99,16 @@ def test_engine_processes_are_found_below_this_process(fake_pulumi: Path, tmp_pa
             os.kill(pid, signal.SIGKILL)
         shell.wait(timeout=10)
     assert pulumi_descendants() == []
+
+
+def test_a_stack_worker_starts_nothing_once_the_run_was_interrupted(monkeypatch, tmp_path: Path):
+    import multiprocessing
+
+    from shipyard import runner
+
+    stop = multiprocessing.get_context("spawn").Event()
+    monkeypatch.setattr(runner, "_stop", stop)
+    monkeypatch.setattr(runner, "Engine", lambda *a, **k: (_ for _ in ()).throw(AssertionError("engine started")))
+    stop.set()
+    report = runner._run_one(str(tmp_path), "up", "ledger-dev", False, True)
+    assert report.error == "not started: Shipyard was interrupted"
