@@ -677,16 +677,16 @@ def _live_drift(meta: Any, op: str) -> tuple[str | None, list[str]]:
 
 
 def _redact(text: str, secret: str) -> str:
-    """`text` with every line of `secret`, every value after a `key:` and every long word of it masked: an
-    error message never carries the value it failed on, whole or quoted in part."""
+    """`text` with `secret` masked by the one redaction helper: a multi-line secret (a kubeconfig) is masked
+    line by line, value by value and word by word, since an error may quote any part of it."""
+    from shipyard.secrets import Redactor
+
     pieces: set[str] = set()
     for line in secret.splitlines():
         pieces.add(line.strip())
         pieces.add(line.partition(":")[2].strip())
         pieces.update(word for word in line.split() if len(word) >= 12)
-    for piece in sorted((p for p in pieces if len(p) >= 8), key=len, reverse=True):
-        text = text.replace(piece, "[secret]")
-    return text
+    return Redactor(sorted(p for p in pieces if len(p) >= 8))(text)
 
 
 def _summary(summary: Any) -> dict[str, int]:

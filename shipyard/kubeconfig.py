@@ -47,8 +47,11 @@ def read_kubeconfig(path: Path) -> str:
         raise KubeconfigError(f"{shown}: has no current context; write one with `kubectl config view --minify "
                               "--flatten --context NAME > FILE`")
     for section, fields in _FILE_FIELDS.items():
-        for entry in data.get(section) or []:
-            body = (entry or {}).get(section[:-1]) or {}
+        entries = data.get(section) or []
+        if not isinstance(entries, list) or not all(isinstance(entry, dict) for entry in entries):
+            raise KubeconfigError(f"{shown}: `{section}` must be a list of mappings")
+        for entry in entries:
+            body = entry.get(section[:-1]) or {}
             for field in fields:
                 if isinstance(body, dict) and body.get(field):
                     raise KubeconfigError(

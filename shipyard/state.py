@@ -77,10 +77,12 @@ def resolve_state(environ: Mapping[str, str], home: Path) -> StateSettings:
             f"(e.g. {EXAMPLE_BACKEND}); nothing was created")
     shared = backend is not None
     if backend is not None:
-        scheme = urlsplit(backend).scheme.lower()
+        # Without "://" whatever precedes a colon is no scheme but possibly the start of a credential.
+        scheme = urlsplit(backend).scheme.lower() if "://" in backend else ""
         if scheme not in BACKEND_SCHEMES:
+            named = f"the scheme '{scheme}'" if scheme.isalnum() and len(scheme) <= 16 else "no scheme Pulumi knows"
             raise StateConfigError(
-                f"{BACKEND_VAR} has the scheme '{scheme or '(none)'}', which is not a Pulumi state backend; use "
+                f"{BACKEND_VAR} has {named}, which is not a Pulumi state backend; use "
                 f"one of {', '.join(s + '://' for s in BACKEND_SCHEMES)} (e.g. {EXAMPLE_BACKEND})")
 
     provider = _nonblank(environ, PROVIDER_VAR, f"set it to a KMS key (e.g. {EXAMPLE_PROVIDER}) or unset it")

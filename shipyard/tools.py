@@ -36,7 +36,7 @@ import zipfile
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
-from urllib.parse import unquote, urlsplit
+from urllib.parse import unquote, urlsplit, urlunsplit
 
 from shipyard.errors import ToolError
 from shipyard.paths import tools_dir
@@ -219,12 +219,21 @@ class MirrorResult:
     """Pinned tools of the selection that were not installed, so not mirrored."""
 
 
+def public_url(url: str) -> str:
+    """`url` without its user:password part: a mirror URL may carry credentials, which no message, log line
+    or install manifest may repeat."""
+    parts = urlsplit(url)
+    if "@" not in parts.netloc:
+        return url
+    return urlunsplit(parts._replace(netloc=parts.netloc.rsplit("@", 1)[1]))
+
+
 class _Unavailable(Exception):
     """An artifact could not be fetched (not found, unreachable, no published checksum): nothing is known to
     be wrong with it, so a source build may stand in."""
 
     def __init__(self, file: str, url: str, reason: str):
-        super().__init__(f"could not download {file} from {url}: {reason}")
+        super().__init__(f"could not download {file} from {public_url(url)}: {reason}")
         self.file, self.url, self.reason = file, url, reason
 
 
@@ -430,7 +439,13 @@ class Toolchain:
         """Reuse, download or build every selected tool (the named ones and `profile`'s; neither: all). Every
         tool is attempted; one ToolError at the end names each that could not be installed and why."""
         wanted = self.select(names, profile)
-        mirror = os.environ.get(MIRROR_ENV, "").strip() or None
+        mirror = os.environ.get(MIRROR_ENV)
+        if mirror is not None and not mirror.strip():
+            # An unset CI variable arrives empty: falling back to the official hosts would quietly break an
+            # air-gapped site's rule (and fail slowly behind its firewall).
+            raise ToolError(f"{MIRROR_ENV} is set but empty; set it to the mirror's base URL, or unset it to download "
+                            "from the official release sites")
+        mirror = mirror.strip() if mirror else None
         todo = []
         for tool in wanted:
             state = self.state(tool)
@@ -533,15 +548,15 @@ class Toolchain:
                 sha256 = downloads.fetch(artifact.url, path, artifact.file, tool.name)
                 expected = downloads.expected_digest(artifact)
                 if expected is None:
-                    raise ToolError(f"{tool.name} {tool.version}: {artifact.file} (from {artifact.url}) is not listed "
+                    raise ToolError(f"{tool.name} {tool.version}: {artifact.file} (from {public_url(artifact.url)}) is not listed "
                                     f"in {artifact.checksums}, so it cannot be verified; nothing installed")
                 algorithm, digest = expected
                 actual = sha256 if algorithm == "sha256" else _file_digest(path, algorithm)
                 if actual != digest:
                     raise ToolError(f"{tool.name} {tool.version}: checksum mismatch for {artifact.file} from "
-                                    f"{artifact.url}: its {algorithm} is {actual}, {artifact.checksums} says "
+                                    f"{public_url(artifact.url)}: its {algorithm} is {actual}, {artifact.checksums} says "
                                     f"{digest}; nothing installed")
-                records.append({"file": artifact.file, "url": artifact.url, "sha256": sha256,
+                records.append({"file": artifact.file, "url": public_url(artifact.url), "sha256": sha256,
                                 "checksums": artifact.checksums})
             for artifact in artifacts:
                 _unpack(fetched / artifact.file, artifact, staging, tool)
@@ -555,7 +570,7 @@ class Toolchain:
                 output = _version_output(staging / "bin" / binary, tool.version_args)
                 if tool.expect not in output:
                     url = artifacts[index if len(artifacts) == len(tool.binaries) else 0].url
-                    raise ToolError(f"{tool.name} {tool.version}: {binary} from {url} does not report "
+                    raise ToolError(f"{tool.name} {tool.version}: {binary} from {public_url(url)} does not report "
                                     f"{tool.expect!r} (it says {output.strip()[:80]!r}); nothing installed")
             final = self._commit(tool, staging, {"source": source, "url": records[0]["url"],
                                                  "sha256": records[0]["sha256"], "artifacts": records})

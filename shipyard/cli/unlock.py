@@ -18,9 +18,12 @@ def command(obj, stack: str, force: bool) -> int:
     a running update still holds can corrupt the state: check first. Exit 0 when the stack is unlocked
     (or was not locked), 1 when refused.
     """
+    from shipyard.cli.selection import stack_to_destroy
     from shipyard.engine import Engine
 
-    obj.repo.stack(stack)  # an unknown name is an error, not a no-op
+    # An unknown name is an error, not a no-op; a decommissioned stack (its file deleted by a commit) still
+    # has state and may hold a lock a killed destroy left.
+    stack_to_destroy(obj.repo, stack)
     removed = Engine(obj.repo.root).unlock(stack, force=force)
     if not removed:
         click.echo(f"{stack}: not locked", err=True)

@@ -70,7 +70,7 @@ def test_a_passphrase_from_ci_is_used_as_given(tmp_path: Path):
     assert settings.env["PULUMI_CONFIG_PASSPHRASE"] == "from-ci-secret"
 
 
-@pytest.mark.parametrize("url", ["ftp://bucket", "bucket-name", "postgress://x"])
+@pytest.mark.parametrize("url", ["ftp://bucket", "bucket-name", "postgress://x", "s3cr3t:tok@host"])
 def test_a_backend_url_that_is_no_backend_is_refused_without_echoing_it(tmp_path: Path, url: str):
     with pytest.raises(StateConfigError, match="not a Pulumi state backend") as error:
         resolve_state({"PULUMI_BACKEND_URL": url + "?token=s3cr3t", "PULUMI_CONFIG_PASSPHRASE": "p"}, tmp_path)

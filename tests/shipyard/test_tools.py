@@ -608,3 +608,20 @@ def test_sha256sums_keeps_entries_of_files_still_in_the_mirror(tmp_path: Path, c
     listed = (out / "SHA256SUMS").read_text()
     assert AWS_FILE in listed and ETCD_FILE in listed and "gone.tar.gz" not in listed
     assert hashlib.sha256((out / ETCD_FILE).read_bytes()).hexdigest() in listed
+
+
+def test_an_empty_mirror_variable_is_an_error_not_a_quiet_fallback(tmp_path: Path, monkeypatch):
+    from shipyard.errors import ToolError
+
+    monkeypatch.setenv("SHIPYARD_TOOLS_MIRROR", "  ")
+    chain = Toolchain(REPO, cache=tmp_path / "tools")
+    with pytest.raises(ToolError, match="SHIPYARD_TOOLS_MIRROR is set but empty"):
+        chain.install(["actionlint"], log=lambda line: None)
+    assert not (tmp_path / "tools").exists() or not any((tmp_path / "tools").iterdir())
+
+
+def test_credentials_in_a_mirror_url_are_never_repeated():
+    from shipyard.tools import public_url
+
+    assert public_url("https://ci:s3cr3t@mirror.example/tools/x.tgz") == "https://mirror.example/tools/x.tgz"
+    assert public_url("https://mirror.example/x.tgz") == "https://mirror.example/x.tgz"
