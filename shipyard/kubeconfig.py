@@ -49,7 +49,7 @@ def read_kubeconfig(path: Path) -> str:
     for section, fields in _FILE_FIELDS.items():
         entries = data.get(section) or []
         if not isinstance(entries, list) or not all(isinstance(entry, dict) for entry in entries):
-            raise KubeconfigError(f"{shown}: `{section}` must be a list of mappings")
+            raise KubeconfigError(f"{shown}: `{section}` must be a list of named entries")
         for entry in entries:
             body = entry.get(section[:-1]) or {}
             for field in fields:

@@ -48,8 +48,8 @@ def test_references_to_local_files_are_refused_with_the_fix(tmp_path: Path, fiel
     ("just: a mapping\n", "not a kubeconfig"),
     ("- a\n- list\n", "not a kubeconfig"),
     ("kind: Config\nclusters: [{name: c}]\n", "no current context"),
-    ("kind: Config\nclusters: [x]\ncontexts: [{name: c}]\ncurrent-context: c\n", "must be a list of mappings"),
-    ("kind: Config\nclusters: {a: 1}\ncontexts: [{name: c}]\ncurrent-context: c\n", "must be a list of mappings"),
+    ("kind: Config\nclusters: [x]\ncontexts: [{name: c}]\ncurrent-context: c\n", "must be a list of named entries"),
+    ("kind: Config\nclusters: {a: 1}\ncontexts: [{name: c}]\ncurrent-context: c\n", "must be a list of named entries"),
     ("key: [unclosed\n", "not valid YAML"),
     ("a: &x [1]\nb: *x\n", "not valid YAML"),
 ])
