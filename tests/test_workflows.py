@@ -390,3 +390,15 @@ def test_no_report_means_no_comment(relay):
     (report / "preview.md").unlink()
     done, calls = run(_answers())
     assert done.returncode == 0 and _writes(calls) == []
+
+
+def test_a_forks_report_mentions_nobody_through_the_bot(relay):
+    report, run = relay
+    _artifact(report, body=f"{MARKER}\n@acme/platform please look, cc @octocat\n")
+    done, calls = run(_answers())
+    assert done.returncode == 0, done.stderr
+    [post] = _writes(calls)
+    text = post["body"]["body"]
+    assert text.startswith(MARKER)
+    assert "@acme/platform" not in text and "@octocat" not in text
+    assert "@\u2060acme/platform" in text and "@\u2060octocat" in text
