@@ -42,37 +42,14 @@ def _default_namespace(args: ResourceValidationArgs) -> str:
     return namespace if isinstance(namespace, str) and namespace else "default"
 
 
+SCHEMA = {"string": STRING, "strings": STRINGS}
+# The rules and their words live in rules.py: Shipyard also runs them over the plan of a stack never applied.
 POLICIES = [
-    _policy(
-        "eks-private-endpoint-in-prod",
-        "Prod EKS clusters keep their API endpoint private. Fix: remove `cluster.publicEndpoint: true` from the "
-        "prod stack file (reach the API through the VPC or a bastion), or set vpcConfig.endpointPublicAccess=False.",
-        {"environment": STRING},
-        lambda args, config: rules.eks_public_endpoint(args.resource_type, args.props, config["environment"])),
-    _policy(
-        "aws-team-environment-tags",
-        "Every AWS resource that takes tags carries the stack's `team` and `environment` tags. Fix: build AWS "
-        "resources through Shipyard's components (they tag everything), or pass tags=cloud_tags(...) and use "
-        "the cluster's AWS provider, whose defaultTags carry them.",
-        {"team": STRING, "environment": STRING},
-        lambda args, config: rules.missing_cloud_tags(
-            args.resource_type, args.props, args.provider.props if args.provider is not None else None,
-            {"team": config["team"], "environment": config["environment"]})),
-    _policy(
-        "load-balancer-only-in-ingress-namespace",
-        "Services of type LoadBalancer (a cloud load balancer each) exist only in the ingress add-on's "
-        "namespace. Fix: make the Service type ClusterIP and expose it through an Ingress served by ingress-nginx.",
-        {"allowedNamespaces": STRINGS},
-        lambda args, config: rules.load_balancer_outside_ingress(
-            args.resource_type, args.props, config["allowedNamespaces"], _default_namespace(args))),
-    _policy(
-        "no-privileged-containers-in-team-namespaces",
-        "Containers in team namespaces never run privileged (that is root on the node). Fix: remove "
-        "securityContext.privileged (or set it to false); ask the platform team for an add-on if you need "
-        "node-level access.",
-        {"teamNamespaces": STRINGS},
-        lambda args, config: rules.privileged_containers(
-            args.resource_type, args.props, config["teamNamespaces"], _default_namespace(args))),
+    _policy(rule.name, rule.description, {key: SCHEMA[kind] for key, kind in rule.config.items()},
+            lambda args, config, rule=rule: rule.check(
+                args.resource_type, args.props, args.provider.props if args.provider is not None else None, config,
+                _default_namespace(args)))
+    for rule in rules.RULES
 ]
 
 # The constructor serves the analyzer over gRPC, prints its port for the engine, and never returns.

@@ -11,7 +11,8 @@ is unknown during preview; so keys are tested with `_has` (iterating keys never 
 from __future__ import annotations
 
 import json
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from dataclasses import dataclass
 from typing import Any
 
 # -- EKS: no public API endpoint in prod ------------------------------------------------------------
@@ -159,6 +160,46 @@ def privileged_containers(resource_type: str, props: Mapping[str, Any], team_nam
         return []
     return [f"{resource_type.rsplit(':', 1)[-1]} {_quoted(_name_of(props))}in team namespace "
             f"'{namespace_of(props, default_namespace)}' runs privileged: " + ", ".join(found)]
+
+
+# -- the rules, named and described once -----------------------------------------------------------------
+@dataclass(frozen=True)
+class Rule:
+    """One guardrail: its policy name, its description ("<what>. Fix: <how>"), the stack facts it needs (config
+    property -> "string" or "strings") and its check: (type, props, provider props, config, default namespace)."""
+
+    name: str
+    description: str
+    config: Mapping[str, str]
+    check: Callable[[str, Mapping[str, Any], Mapping[str, Any] | None, Mapping[str, Any], str], list[str]]
+
+
+RULES = (
+    Rule("eks-private-endpoint-in-prod",
+         "Prod EKS clusters keep their API endpoint private. Fix: remove `cluster.publicEndpoint: true` from the "
+         "prod stack file (reach the API through the VPC or a bastion), or set vpcConfig.endpointPublicAccess=False.",
+         {"environment": "string"},
+         lambda kind, props, provider, config, ns: eks_public_endpoint(kind, props, config["environment"])),
+    Rule("aws-team-environment-tags",
+         "Every AWS resource that takes tags carries the stack's `team` and `environment` tags. Fix: build AWS "
+         "resources through Shipyard's components (they tag everything), or pass tags=cloud_tags(...) and use "
+         "the cluster's AWS provider, whose defaultTags carry them.",
+         {"team": "string", "environment": "string"},
+         lambda kind, props, provider, config, ns: missing_cloud_tags(
+             kind, props, provider, {"team": config["team"], "environment": config["environment"]})),
+    Rule("load-balancer-only-in-ingress-namespace",
+         "Services of type LoadBalancer (a cloud load balancer each) exist only in the ingress add-on's "
+         "namespace. Fix: make the Service type ClusterIP and expose it through an Ingress served by ingress-nginx.",
+         {"allowedNamespaces": "strings"},
+         lambda kind, props, provider, config, ns: load_balancer_outside_ingress(
+             kind, props, config["allowedNamespaces"], ns)),
+    Rule("no-privileged-containers-in-team-namespaces",
+         "Containers in team namespaces never run privileged (that is root on the node). Fix: remove "
+         "securityContext.privileged (or set it to false); ask the platform team for an add-on if you need "
+         "node-level access.",
+         {"teamNamespaces": "strings"},
+         lambda kind, props, provider, config, ns: privileged_containers(kind, props, config["teamNamespaces"], ns)),
+)
 
 
 # -- helpers --------------------------------------------------------------------------------------------

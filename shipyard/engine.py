@@ -503,9 +503,14 @@ class Engine:
         from shipyard.offline import run_offline
 
         (on_output or self._out)(f"stack '{name}' has never been applied: every resource below is created by its "
-                                 "first `shipyard up` (evaluated without the engine)")
+                                 "first `shipyard up` (evaluated without the engine; the policy pack's rules checked "
+                                 "on that plan)")
         with _PROCESS_LOCK:
             planned = run_offline(self.root, name)
+        violations = _check_plan(self.root, name, planned)
+        if violations:
+            head = f"stack '{name}': {len(violations)} policy violation(s) ({_POLICY_PACK_DIR}/); nothing was changed:"
+            raise EngineError("\n".join([head] + [v.as_text() for v in violations]))
         changes = [ResourceChange(urn=p.urn, type=p.type, name=p.name, op="create") for p in planned]
         return Outcome(name, "preview", changes, {"create": len(changes)} if changes else {})
 
@@ -756,6 +761,41 @@ def _policy_config(root: Path, name: str) -> dict[str, dict[str, Any]]:
         "load-balancer-only-in-ingress-namespace": {"allowedNamespaces": ingress},
         "no-privileged-containers-in-team-namespaces": {"teamNamespaces": sorted(ns.name for ns in stack.namespaces)},
     }
+
+
+def _check_plan(root: Path, name: str, planned: list[Any]) -> list[_Violation]:
+    """The policy pack's rules (`policies/rules.py`, the same functions the pack wraps) over an offline plan:
+    what a never-applied stack's first `up` would be refused for, said at preview time."""
+    import importlib.util
+
+    rules_file = root / _POLICY_PACK_DIR / "rules.py"
+    if not (root / _POLICY_PACK_DIR / "PulumiPolicy.yaml").is_file() or not rules_file.is_file():
+        return []
+    spec = importlib.util.spec_from_file_location("shipyard_policy_rules", rules_file)
+    assert spec is not None and spec.loader is not None
+    rules = importlib.util.module_from_spec(spec)
+    sys.modules[spec.name] = rules  # dataclasses look their module up while the class is built
+    try:
+        spec.loader.exec_module(rules)
+    finally:
+        sys.modules.pop(spec.name, None)
+    config = _policy_config(root, name)
+    by_urn = {resource.urn: resource for resource in planned}
+    found: list[_Violation] = []
+    for resource in planned:
+        if not resource.custom:
+            continue
+        provider = by_urn.get(resource.provider) if resource.provider else None
+        provider_props = provider.inputs if provider is not None else None
+        namespace = (provider_props or {}).get("namespace")
+        namespace = namespace if isinstance(namespace, str) and namespace else "default"
+        for rule in rules.RULES:
+            for message in rule.check(resource.type, resource.inputs, provider_props, config[rule.name], namespace):
+                fix = rule.description.partition(" Fix: ")[2]
+                violation = _Violation(rule.name, resource.type, resource.name, message, fix.strip())
+                if violation not in found:
+                    found.append(violation)
+    return found
 
 
 @dataclass(frozen=True)

@@ -75,3 +75,38 @@ def test_errors_never_carry_the_secret_they_failed_on():
     message = "error: could not parse QUJDREVGR0hJSktMTU5PUA== near token: abcdefgh12345678"
     redacted = _redact(message, secret)
     assert "QUJDREVGR0hJSktMTU5PUA==" not in redacted and "abcdefgh12345678" not in redacted
+
+
+def test_the_policy_rules_pass_every_stacks_offline_plan(platform_repo: Path):
+    from shipyard.engine import _check_plan
+    from shipyard.offline import run_offline
+    from shipyard.repo import Repo
+
+    for ref in Repo(platform_repo).stacks():
+        planned = run_offline(platform_repo, ref.name)
+        assert planned and _check_plan(platform_repo, ref.name, planned) == [], ref.name
+
+
+def test_a_never_applied_stacks_plan_is_refused_for_what_its_first_up_would_be(platform_repo: Path):
+    from shipyard.engine import _check_plan
+    from shipyard.offline import run_offline
+
+    planned = run_offline(platform_repo, "ledger-prod")
+    [cluster] = [p for p in planned if p.type == "aws:eks/cluster:Cluster"]
+    cluster.inputs["vpcConfig"]["endpointPublicAccess"] = True
+    [vpc] = [p for p in planned if p.type == "aws:ec2/vpc:Vpc"]
+    vpc.inputs["tags"] = {"team": "someone-else"}
+    for provider in (p for p in planned if p.type == "pulumi:providers:aws"):
+        provider.inputs.pop("defaultTags", None)
+    found = {(v.policy, v.resource_type) for v in _check_plan(platform_repo, "ledger-prod", planned)}
+    assert ("eks-private-endpoint-in-prod", "aws:eks/cluster:Cluster") in found
+    assert ("aws-team-environment-tags", "aws:ec2/vpc:Vpc") in found
+
+
+def test_a_never_applied_stack_previews_as_creates_without_the_engine(platform_repo: Path, tmp_path: Path):
+    engine = Engine(platform_repo, toolchain=Toolchain(platform_repo, cache=tmp_path / "tools"), log=lambda _: None)
+    lines: list[str] = []
+    outcome = engine._plan_new_stack("sandbox-dev", lines.append)
+    assert outcome.changes and {c.op for c in outcome.changes} == {"create"}
+    assert outcome.summary == {"create": len(outcome.changes)}
+    assert "has never been applied" in lines[0] and "policy pack's rules checked" in lines[0]
