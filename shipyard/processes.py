@@ -70,6 +70,21 @@ def running(pid: int, name: str | None = None) -> bool:
     return name is None or process_table().get(pid, (0, ""))[1] == name
 
 
+def command_line(pid: int) -> list[str]:
+    """The arguments `pid` was started with ([] when it is gone): how to tell one interpreter's program
+    from another's, whose command names are all `python`."""
+    if (_PROC / "self" / "stat").exists():
+        try:
+            raw = (_PROC / str(pid) / "cmdline").read_bytes()
+        except OSError:
+            return []
+        return [part.decode(errors="replace") for part in raw.split(b"\0")[:-1]]
+    # ps joins the arguments with spaces: good enough to find one that has none.
+    output = subprocess.run(["ps", "-p", str(pid), "-o", "command="], capture_output=True, text=True,
+                            timeout=10).stdout
+    return output.split()
+
+
 def _stat(pid: int) -> tuple[str, str, int] | None:
     """(command name, state, parent pid) from /proc/<pid>/stat, or None when it is gone."""
     try:
