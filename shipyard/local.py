@@ -2,7 +2,9 @@
 
 etcd + kube-apiserver + kube-controller-manager + kube-scheduler (real binaries, built by
 `shipyard tools install`) and kwok, which plays the kubelet for fake nodes: pods bound to them
-become Running/Ready, so Deployments become Available and Pulumi's await logic works unmodified.
+become Running/Ready, so Deployments become Available and Pulumi's await logic works unmodified. A small
+LoadBalancer controller (`shipyard.local_loadbalancer`, a Python process) gives LoadBalancer Services the
+address 127.0.0.1, as kind, k3d and minikube give them one, so their await works too.
 
 Everything lives under `$SHIPYARD_HOME/local/`: `pki/` (generated CA, serving and client
 certificates, service-account key), `etcd/` (data, kept across `down` unless `--purge`),
@@ -19,6 +21,7 @@ import shutil
 import signal
 import socket
 import subprocess
+import sys
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -26,11 +29,15 @@ from pathlib import Path
 
 from shipyard.errors import ShipyardError
 from shipyard.paths import shipyard_home
-from shipyard.processes import running
+from shipyard.processes import command_line, running
 from shipyard.tools import KWOK_STAGES, Toolchain
 
 HOST = "127.0.0.1"
-COMPONENTS = ("etcd", "kube-apiserver", "kube-controller-manager", "kube-scheduler", "kwok")
+CONTROL_PLANE = ("etcd", "kube-apiserver", "kube-controller-manager", "kube-scheduler", "kwok")
+LOADBALANCER = "loadbalancer"  # the component: pid file, log file, certificate
+LOADBALANCER_MODULE = "shipyard.local_loadbalancer"
+LOADBALANCER_USER = "shipyard:local-loadbalancer"  # its certificate's CN, ClusterRole and binding
+COMPONENTS = (*CONTROL_PLANE, LOADBALANCER)  # in start order; stopped in reverse
 SERVICE_CIDR = "10.96.0.0/24"
 POD_CIDR = "10.244.0.0/24"
 FAKE_NODES = ("kwok-node-0",)
@@ -69,6 +76,12 @@ class LocalCluster:
         if self.healthy():
             log(f"local control plane already running ({self.kubeconfig})")
             return False
+        if self._control_plane_healthy():
+            # Only the LoadBalancer controller is gone: start it alone, the cluster and its data stay as they are.
+            log("==> starting the LoadBalancer controller (it was not running)")
+            self._ensure_pki()  # a home from before the controller has no certificate for it yet
+            self._start_loadbalancer(json.loads((self.home / "ports.json").read_text()))
+            return True
         if any(s.running for s in self.status()):
             log("local control plane is partly running; restarting it (data is kept)")
             self.down(log=log)
@@ -103,7 +116,7 @@ class LocalCluster:
             f"--service-account-key-file={pki / 'sa.pub'}", f"--service-account-signing-key-file={pki / 'sa.key'}",
             "--profiling=false", "--v=1"])
         self._wait(self._api_ready, "kube-apiserver /readyz", deadline)
-        log("==> starting kube-controller-manager, kube-scheduler and kwok")
+        log("==> starting kube-controller-manager, kube-scheduler, kwok and the LoadBalancer controller")
         self._start("kube-controller-manager", [
             str(binaries["kube-controller-manager"]), f"--kubeconfig={pki / 'kcm.kubeconfig'}",
             f"--authentication-kubeconfig={pki / 'kcm.kubeconfig'}",
@@ -132,6 +145,7 @@ class LocalCluster:
             "--manage-nodes-with-label-selector=", "--manage-single-node=", f"--cidr={POD_CIDR}",
             "--node-ip=10.244.1.1", "--node-lease-duration-seconds=40",
             f"--server-address={HOST}:{ports['kwok']}"])
+        self._start_loadbalancer(ports)
         self._ensure_nodes()
         self._wait(lambda: self._get("/api/v1/namespaces/default/serviceaccounts/default") == 200,
                    "the default service account", deadline)
@@ -166,17 +180,21 @@ class LocalCluster:
         return out
 
     def healthy(self) -> bool:
-        return (all(s.running for s in self.status()) and self.kubeconfig.is_file() and self._api_ready()
-                and self._nodes_ready())
+        return self._control_plane_healthy() and all(s.running for s in self.status() if s.name == LOADBALANCER)
+
+    def _control_plane_healthy(self) -> bool:
+        """Everything but the LoadBalancer controller runs and serves (it alone can be restarted)."""
+        return (all(s.running for s in self.status() if s.name in CONTROL_PLANE) and self.kubeconfig.is_file()
+                and self._api_ready() and self._nodes_ready())
 
     # -- processes --------------------------------------------------------------------------------
-    def _start(self, name: str, cmd: list[str]) -> None:
+    def _start(self, name: str, cmd: list[str], env: dict[str, str] | None = None) -> None:
         log_file = (self.logs / f"{name}.log").open("ab")
         log_file.write(f"\n--- {time.strftime('%Y-%m-%dT%H:%M:%S')} starting: {' '.join(cmd)}\n".encode())
         log_file.flush()
         # A session of its own: Ctrl-C in the terminal that ran `local up` must not kill the cluster.
         proc = subprocess.Popen(cmd, stdout=log_file, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
-                                start_new_session=True, cwd=self.home)
+                                start_new_session=True, cwd=self.home, env=env)
         log_file.close()
         (self.run_dir / f"{name}.pid").write_text(str(proc.pid))
         time.sleep(0.2)
@@ -190,8 +208,21 @@ class LocalCluster:
         except (OSError, ValueError):
             return None
 
+    def _start_loadbalancer(self, ports: dict[str, int]) -> None:
+        self._ensure_loadbalancer_rbac()
+        # The child imports the very shipyard package this process runs, wherever that comes from.
+        package_root = str(Path(__file__).resolve().parents[1])
+        env = dict(os.environ)
+        env["PYTHONPATH"] = os.pathsep.join(p for p in (package_root, env.get("PYTHONPATH")) if p)
+        self._start(LOADBALANCER, [
+            sys.executable, "-m", LOADBALANCER_MODULE, f"--server=https://{HOST}:{ports['apiserver']}",
+            f"--ca={self.pki / 'ca.crt'}", f"--cert={self.pki / f'{LOADBALANCER}.crt'}",
+            f"--key={self.pki / f'{LOADBALANCER}.key'}"], env=env)
+
     def _is_ours(self, name: str, pid: int) -> bool:
-        """The pid is alive and still runs our binary (pids get reused)."""
+        """The pid is alive and still runs our program (pids get reused)."""
+        if name == LOADBALANCER:  # a Python process: its command name is the interpreter's
+            return running(pid) and LOADBALANCER_MODULE in command_line(pid)
         return running(pid, name)
 
     def _wait(self, check: Callable[[], bool], what: str, deadline: float) -> None:
@@ -221,7 +252,8 @@ class LocalCluster:
 
     # -- certificates and kubeconfigs -------------------------------------------------------------
     def _ensure_pki(self) -> None:
-        if (self.pki / "ca.crt").is_file() and (self.pki / "admin.crt").is_file():
+        complete = (self.pki / "ca.crt").is_file() and (self.pki / "admin.crt").is_file()
+        if complete and (self.pki / f"{LOADBALANCER}.crt").is_file():
             return
         from cryptography import x509
         from cryptography.hazmat.primitives import hashes, serialization
@@ -237,18 +269,6 @@ class LocalCluster:
             return key
 
         now = dt.datetime.now(dt.timezone.utc)
-        ca_key = key_pair("ca")
-        ca_name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "shipyard-local-ca")])
-        ca_cert = (x509.CertificateBuilder().subject_name(ca_name).issuer_name(ca_name)
-                   .public_key(ca_key.public_key()).serial_number(x509.random_serial_number())
-                   .not_valid_before(now - dt.timedelta(minutes=5)).not_valid_after(now + dt.timedelta(days=3650))
-                   .add_extension(x509.BasicConstraints(ca=True, path_length=None), critical=True)
-                   .add_extension(x509.KeyUsage(digital_signature=True, key_cert_sign=True, crl_sign=True,
-                                                content_commitment=False, key_encipherment=False,
-                                                data_encipherment=False, key_agreement=False,
-                                                encipher_only=False, decipher_only=False), critical=True)
-                   .sign(ca_key, hashes.SHA256()))
-        (self.pki / "ca.crt").write_bytes(ca_cert.public_bytes(serialization.Encoding.PEM))
 
         def issue(name: str, common_name: str, orgs: tuple[str, ...] = (), server: bool = False) -> None:
             key = key_pair(name)
@@ -271,10 +291,30 @@ class LocalCluster:
             cert = builder.sign(ca_key, hashes.SHA256())
             (self.pki / f"{name}.crt").write_bytes(cert.public_bytes(serialization.Encoding.PEM))
 
+        # Least privilege (RBAC, see _ensure_loadbalancer_rbac), not system:masters: it only needs Services.
+        loadbalancer = (LOADBALANCER, LOADBALANCER_USER)
+        if complete:  # a PKI from before the LoadBalancer controller: its CA issues the missing certificate
+            ca_key = serialization.load_pem_private_key((self.pki / "ca.key").read_bytes(), password=None)
+            ca_name = x509.load_pem_x509_certificate((self.pki / "ca.crt").read_bytes()).subject
+            issue(*loadbalancer)
+            return
+        ca_key = key_pair("ca")
+        ca_name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "shipyard-local-ca")])
+        ca_cert = (x509.CertificateBuilder().subject_name(ca_name).issuer_name(ca_name)
+                   .public_key(ca_key.public_key()).serial_number(x509.random_serial_number())
+                   .not_valid_before(now - dt.timedelta(minutes=5)).not_valid_after(now + dt.timedelta(days=3650))
+                   .add_extension(x509.BasicConstraints(ca=True, path_length=None), critical=True)
+                   .add_extension(x509.KeyUsage(digital_signature=True, key_cert_sign=True, crl_sign=True,
+                                                content_commitment=False, key_encipherment=False,
+                                                data_encipherment=False, key_agreement=False,
+                                                encipher_only=False, decipher_only=False), critical=True)
+                   .sign(ca_key, hashes.SHA256()))
+        (self.pki / "ca.crt").write_bytes(ca_cert.public_bytes(serialization.Encoding.PEM))
         issue("apiserver", "kube-apiserver", server=True)
         issue("kcm", "system:kube-controller-manager")
         issue("scheduler", "system:kube-scheduler")
         issue("kwok", "shipyard-kwok", ("system:masters",))
+        issue(*loadbalancer)
         sa_key = key_pair("sa")
         (self.pki / "sa.pub").write_bytes(sa_key.public_key().public_bytes(
             serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo))
@@ -352,6 +392,27 @@ class LocalCluster:
                 if response.status_code not in (200, 201, 409):
                     raise LocalClusterError(f"could not create fake node {name}: {response.status_code} "
                                             f"{response.text[:300]}")
+
+    def _ensure_loadbalancer_rbac(self) -> None:
+        """The LoadBalancer controller's rights: read Services, write their status; applied server-side, so
+        repeating it is a no-op."""
+        meta = {"name": LOADBALANCER_USER, "labels": {"app.kubernetes.io/managed-by": "shipyard-local"}}
+        group = "rbac.authorization.k8s.io"
+        role = {"apiVersion": f"{group}/v1", "kind": "ClusterRole", "metadata": meta, "rules": [
+            {"apiGroups": [""], "resources": ["services"], "verbs": ["get", "list", "watch"]},
+            {"apiGroups": [""], "resources": ["services/status"], "verbs": ["patch", "update"]}]}
+        binding = {"apiVersion": f"{group}/v1", "kind": "ClusterRoleBinding", "metadata": meta,
+                   "roleRef": {"apiGroup": group, "kind": "ClusterRole", "name": LOADBALANCER_USER},
+                   "subjects": [{"apiGroup": group, "kind": "User", "name": LOADBALANCER_USER}]}
+        with self.client() as client:
+            for plural, obj in (("clusterroles", role), ("clusterrolebindings", binding)):
+                response = client.patch(f"/apis/{group}/v1/{plural}/{LOADBALANCER_USER}",
+                                        params={"fieldManager": "shipyard-local", "force": "true"},
+                                        headers={"Content-Type": "application/apply-patch+yaml"},
+                                        content=json.dumps(obj))
+                if response.status_code not in (200, 201):
+                    raise LocalClusterError(f"could not apply the LoadBalancer controller's {obj['kind']}: "
+                                            f"{response.status_code} {response.text[:300]}")
 
     def _nodes_ready(self) -> bool:
         try:

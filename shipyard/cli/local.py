@@ -9,7 +9,8 @@ import click
 
 @click.group("local")
 def command() -> None:
-    """The local Kubernetes control plane (etcd, kube-apiserver, controller-manager, scheduler, kwok)."""
+    """The local Kubernetes control plane (etcd, kube-apiserver, controller-manager, scheduler, kwok and a
+    LoadBalancer controller)."""
 
 
 def _cluster(obj):
