@@ -10,7 +10,7 @@ from typing import Any
 import pulumi
 import pulumi_kubernetes as k8s
 
-from components._common import canonical, shipyard_labels
+from components._common import BUILTIN_GROUPS, builtin_group, canonical, shipyard_labels, stored_form
 from shipyard.catalog import chart_version
 
 
@@ -74,5 +74,14 @@ class AddonBundle(pulumi.ComponentResource):
             # Deterministic release name: the add-on's, not a random suffix, so renders are stable.
             name=addon.name,
             **source,
-            opts=pulumi.ResourceOptions.merge(child, pulumi.ResourceOptions(depends_on=[ns])))
+            opts=pulumi.ResourceOptions.merge(child, pulumi.ResourceOptions(depends_on=[ns],
+                                                                            transforms=[_as_stored])))
+
+
+def _as_stored(args: pulumi.ResourceTransformArgs) -> pulumi.ResourceTransformResult | None:
+    """Each rendered built-in object as the API server stores it (`rules: []` is kept as nothing), so what the
+    chart renders and what the cluster returns agree and no preview shows a change that can never apply."""
+    if builtin_group(args.type_) not in BUILTIN_GROUPS:
+        return None
+    return pulumi.ResourceTransformResult(props=stored_form(args.props), opts=args.opts)
 

@@ -13,6 +13,7 @@ encrypted kubeconfig) is handed to every operation, so a fresh clone can run the
 
 from __future__ import annotations
 
+import collections
 import contextlib
 import json
 import os
@@ -65,12 +66,21 @@ class ResourceChange:
     properties: tuple[str, ...] = ()
     source: str | None = None
     """For drift checks: `live` (the running state moved) or `git` (Git says something never applied)."""
+    by: str | None = None
+    """Live drift: the field manager that made the latest change (`kubectl-label`), when the cluster says."""
+    at: str | None = None
+    """Live drift: when that change was made (RFC 3339, from the object's managedFields)."""
+    fields: tuple[dict[str, Any], ...] = ()
+    """Live drift: each drifted field with its own `path`, `by` and `at`."""
 
     def as_json(self) -> dict[str, Any]:
-        out = {"urn": self.urn, "type": self.type, "name": self.name, "op": self.op,
-               "properties": list(self.properties)}
-        if self.source:
-            out["source"] = self.source
+        out: dict[str, Any] = {"urn": self.urn, "type": self.type, "name": self.name, "op": self.op,
+                               "properties": list(self.properties)}
+        for key in ("source", "by", "at"):
+            if getattr(self, key):
+                out[key] = getattr(self, key)
+        if self.fields:
+            out["fields"] = [dict(f) for f in self.fields]
         return out
 
 
@@ -85,6 +95,9 @@ class Outcome:
     applied_outputs: dict[str, Any] = field(default_factory=dict)
     """Previews and ups: the stack outputs of the last successful update before this one (secrets masked),
     read from the engine's own events rather than another CLI call."""
+    repairs: list[dict[str, Any]] = field(default_factory=list)
+    """Previews and ups: the Kubernetes objects changed out of band that `up` puts back (will put back, in a
+    preview) before the engine runs, each field as `old` (live) -> `new` (what Shipyard set)."""
 
     @property
     def changed(self) -> bool:
@@ -174,15 +187,21 @@ class Engine:
         return {"config_file": str(committed)} if committed is not None else {}
 
     # -- operations -------------------------------------------------------------------------------
-    def preview(self, name: str, on_output: Log | None = None, create_stack: bool | None = None) -> Outcome:
+    def preview(self, name: str, on_output: Log | None = None, create_stack: bool | None = None,
+                repairs: bool = True) -> Outcome:
         """What an up would change. The policy pack (`policies/`) checks every resource; a violation is an
         `EngineError` listing each one. A stack never applied is planned without the engine (everything is
-        created); `create_stack` as `_stack`'s `create` (default: only in the local mode)."""
+        created); `create_stack` as `_stack`'s `create` (default: only in the local mode). `repairs`: also
+        list the out-of-band changes `up` would put back first (it reads the cluster)."""
         try:
             with self._stack(name, create=create_stack) as stack:
-                return self._preview(name, stack, on_output)
+                outcome = self._preview(name, stack, on_output)
         except StackNotAppliedError:
             return self._plan_new_stack(name, on_output)
+        if repairs:
+            findings = self.live(name)
+            outcome.repairs = [r.as_json() for r in findings.repairs] if findings is not None else []
+        return outcome
 
     def _preview(self, name: str, stack: Any, on_output: Log | None) -> Outcome:
         with _Guardrails(self.root, self.home, name, "preview", self.toolchain.language_host()) as guard:
@@ -205,7 +224,7 @@ class Engine:
         before it runs, protection stays lifted until the next successful `up` puts it back."""
         self._validate(name)
         self._settle_pending_creates(name, on_output)
-        self.repair_drift(name, on_output)
+        repairs = self.repair_drift(name, on_output)
         if allow_destroy:
             self._lift_for_approved_change(name, on_output)
         with self._stack(name, create=True) as stack, \
@@ -215,65 +234,67 @@ class Engine:
                                                        color="never", refresh=True, **guard.options,
                                                        **self._config_options(name)), guard)
             return Outcome(name, "up", events.changes(), _summary(result.summary.resource_changes),
-                           events.applied_outputs)
+                           events.applied_outputs, [r.as_json() for r in repairs])
+
+    def live(self, name: str) -> Any:
+        """The stack's Kubernetes objects compared with the cluster (`shipyard.live.LiveFindings`), or None for a
+        stack never applied. Reads the state export and the cluster; runs no program and no engine."""
+        from shipyard import live
+
+        try:
+            with self._stack(name, validate=False, create=False, program=False) as stack:
+                deployment = self._call(name, stack.export_stack).deployment
+        except StackNotAppliedError:
+            return None
+        try:
+            return live.read(deployment, self.toolchain.binary("kubectl"), self.home / "tmp")
+        except live.LiveReadError as exc:
+            raise EngineError(f"stack '{name}': {exc}") from None
 
     def refresh_preview(self, name: str, on_output: Log | None = None) -> Outcome:
-        """What a refresh would change: the live state no longer matching the last deployment. A stack that
-        was never applied has no live state: `StackNotAppliedError`."""
-        with self._stack(name, create=False) as stack:
-            events = _EventCollector(refresh=True)
-            result = self._call(name, lambda: stack.preview_refresh(on_output=on_output or self._out,
-                                                                    on_event=events, color="never",
-                                                                    **self._config_options(name)))
-            return Outcome(name, "refresh", events.changes(), _summary(result.change_summary))
+        """Live drift: what moved since the last deployment. Kubernetes objects are read directly and judged by
+        `shipyard.drift` (every field Shipyard set, fields people added, who and when; access nobody declared
+        as `unmanaged`); other resources (AWS) by the engine's refresh preview. A stack that was never applied
+        has no live state: `StackNotAppliedError`."""
+        findings = self.live(name)
+        if findings is None:
+            raise StackNotAppliedError(f"stack '{name}' has never been applied")
+        changes = _live_changes(findings)
+        if findings.others:
+            with self._stack(name, validate=False, create=False) as stack:
+                events = _EventCollector(refresh=True)
+                self._call(name, lambda: stack.preview_refresh(
+                    on_output=on_output or self._out, on_event=events, color="never", target=findings.others,
+                    **self._config_options(name)))
+                changes += events.changes()
+        return Outcome(name, "refresh", changes, dict(collections.Counter(c.op for c in changes)))
 
-    def repair_drift(self, name: str, on_output: Log | None = None) -> list[ResourceChange]:
-        """Put back what Shipyard last set on every Kubernetes object that drifted live (a merge patch of
-        exactly the drifted fields, as the same field manager).
+    def repair_drift(self, name: str, on_output: Log | None = None) -> list[Any]:
+        """Put back what Shipyard last set on every Kubernetes object changed out of band (a merge patch of
+        exactly the drifted fields, as the same field manager; fields a person added are removed). Objects
+        nobody declared (`unmanaged`) are the team's and are left alone; deleted objects are recreated by
+        the update itself.
 
         Why not leave it to `pulumi up --refresh`: the Kubernetes provider compares live lists only up
         to the length it set, so an item *added* out of band (an extra RoleBinding subject, an extra
-        policy type) is invisible to its diff and would never be removed.
+        policy type) is invisible to its diff, and so is a label it never set.
         """
-        events = _EventCollector(refresh=True)
-        try:
-            with self._stack(name, validate=False, create=False) as stack:
-                self._call(name, lambda: stack.preview_refresh(on_output=lambda line: None, on_event=events,
-                                                               color="never", **self._config_options(name)))
-                objects = [events.recorded[c.urn] for c in events.changes()
-                           if c.op == "update" and c.urn in events.recorded]
-                if not objects:
-                    return []
-                kubeconfig = self._call(name, stack.outputs).get("kubeconfig")
-        except StackNotAppliedError:
-            return []  # a first up: nothing was applied, so nothing can have drifted
-        if kubeconfig is None or not isinstance(kubeconfig.value, str):
-            return []
-        (on_output or self._out)(f"re-applying {len(objects)} Kubernetes object(s) changed out of band")
-        kubectl = self.toolchain.binary("kubectl")
-        scratch = self.home / "tmp"
-        scratch.mkdir(parents=True, exist_ok=True)
-        config = scratch / f"kubeconfig-{os.getpid()}"
-        fd = os.open(config, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-        with os.fdopen(fd, "w") as handle:
-            handle.write(kubeconfig.value)
-        try:
-            for manager, desired, patch in objects:
-                # A merge patch, not a server-side apply: SSA cannot remove list items another field
-                # manager added (a keyed port, a subject); a merge patch replaces the lists Shipyard set.
-                identity = {k: desired[k] for k in ("apiVersion", "kind")}
-                identity["metadata"] = {k: v for k, v in desired.get("metadata", {}).items()
-                                        if k in ("name", "namespace")}
-                result = subprocess.run(
-                    [str(kubectl), f"--kubeconfig={config}", "patch", "-f", "-", "--type=merge",
-                     f"--field-manager={manager}", "-p", json.dumps(patch)],
-                    input=json.dumps(identity), capture_output=True, text=True, timeout=120)
-                if result.returncode != 0:
-                    raise EngineError(f"stack '{name}': re-applying a drifted object failed: "
-                                      f"{result.stderr.strip()[:500]}")
-        finally:
-            config.unlink(missing_ok=True)
-        return [c for c in events.changes() if c.urn in events.recorded]
+        from shipyard.live import Kubectl, LiveReadError
+
+        findings = self.live(name)
+        if findings is None or not findings.repairs:
+            return []  # a first up has nothing to repair
+        (on_output or self._out)(f"re-applying {len(findings.repairs)} Kubernetes object(s) changed out of band")
+        with Kubectl(self.toolchain.binary("kubectl"), findings.kubeconfig, self.home / "tmp") as kubectl:
+            for repair in findings.repairs:
+                if repair.recreate:
+                    continue  # the update's refresh finds it gone and creates it again
+                try:
+                    kubectl.patch(repair)
+                except LiveReadError as exc:
+                    raise EngineError(f"stack '{name}': re-applying {repair.name} failed: "
+                                      f"{_redact(str(exc), findings.kubeconfig)}") from None
+        return list(findings.repairs)
 
     def refresh(self, name: str, on_output: Log | None = None) -> Outcome:
         with self._stack(name, create=False) as stack:
@@ -457,14 +478,16 @@ class Engine:
         return checked.stack
 
     @contextlib.contextmanager
-    def _stack(self, name: str, validate: bool = True, create: bool | None = True) -> Iterator[Any]:
+    def _stack(self, name: str, validate: bool = True, create: bool | None = True,
+               program: bool = True) -> Iterator[Any]:
         """The Pulumi stack for `name`, running this repository's program.
 
         Only applying creates a stack (`create=True`, with the configured secrets provider). Reading
         operations select it and raise `StackNotAppliedError` when it does not exist: a drift check or a
         destroy of a mistyped name must not leave an empty stack behind, and CI's read-only preview role
         cannot write to the state. `create=None` (previews): create only in the local mode, where the
-        state is this checkout's own."""
+        state is this checkout's own. `program=False`: for reading the state only (an export), which runs
+        no program and so may run alongside an operation that does."""
         from pulumi import automation as auto
 
         if validate:
@@ -474,7 +497,8 @@ class Engine:
         pulumi_bin = self.toolchain.binary("pulumi")
         if create is None:
             create = not settings.shared
-        with _PROCESS_LOCK, _program_context(self.root):
+        with (_PROCESS_LOCK if program else contextlib.nullcontext()), \
+                (_program_context(self.root) if program else contextlib.nullcontext()):
             try:
                 command = self._pulumi_command(pulumi_bin)
                 # No project_settings: the repository's own Pulumi.yaml is used and never rewritten.
@@ -485,6 +509,8 @@ class Engine:
 
                 def open_stack() -> Any:
                     try:
+                        if not program:  # the repository as a local program, which reading never runs
+                            return opener(name, work_dir=str(self.root), opts=workspace)
                         return opener(name, project_name=PROJECT, program=_inline_program(self.root), opts=workspace)
                     except auto.StackNotFoundError:
                         raise StackNotAppliedError(f"stack '{name}' has never been applied: the state backend has "
@@ -623,8 +649,6 @@ class _EventCollector:
     def __init__(self, refresh: bool = False) -> None:
         self._refresh = refresh
         self._steps: dict[str, ResourceChange] = {}
-        self.recorded: dict[str, tuple[str, dict[str, Any], dict[str, Any]]] = {}
-        """Drifted Kubernetes objects: urn -> (field manager, inputs Shipyard last applied, repair patch)."""
         self.applied_outputs: dict[str, Any] = {}
         """The root stack resource's outputs as last applied (its old state in this run's step)."""
 
@@ -640,16 +664,6 @@ class _EventCollector:
             op, props = _live_drift(meta, op)
             if op is None:
                 return
-            old = meta.old.outputs if meta.old is not None else None
-            # Objects with secret inputs are left to the engine: events mask secrets, and re-applying a
-            # mask would overwrite the real value.
-            if (op == "update" and isinstance(old, dict) and isinstance(old.get("__inputs"), dict)
-                    and "[secret]" not in json.dumps(old["__inputs"])):
-                from shipyard.drift import drifted_paths, repair_patch
-
-                desired = old["__inputs"]
-                patch = repair_patch(desired, drifted_paths(desired, meta.new.outputs or {}))
-                self.recorded[meta.urn] = (str(old.get("__fieldManager") or "pulumi-kubernetes"), desired, patch)
         elif op in ("same", "read", "refresh"):
             return
         else:
@@ -666,19 +680,38 @@ def _live_drift(meta: Any, op: str) -> tuple[str | None, list[str]]:
 
     Kubernetes objects are judged by `shipyard.drift` (every field Shipyard set, nothing the cluster adds);
     other resources by the engine's own refresh diff."""
-    from shipyard.drift import live_differences
+    from shipyard.drift import format_path, object_drift
 
     old = meta.old.outputs if meta.old is not None else None
     if meta.new is None or op == "delete":
         return ("delete", []) if old is not None else (None, [])
     desired = old.get("__inputs") if isinstance(old, dict) else None
     if isinstance(desired, dict):
-        props = live_differences(desired, meta.new.outputs or {})
+        props = [format_path(f.path) for f in object_drift(desired, meta.new.outputs or {}).fields]
         return ("update", props) if props else (None, [])
     if op in ("same", "read", "refresh"):
         return None, []
     props = sorted(meta.detailed_diff) if meta.detailed_diff else sorted(meta.diffs or ())
     return op, props
+
+
+def _live_changes(findings: Any) -> list[ResourceChange]:
+    """`shipyard.live` findings as drift report entries: `update`/`delete` of objects Shipyard manages, and
+    `unmanaged` objects nobody declared (identified as `<namespace>/<name>` of their Pulumi type)."""
+    out = []
+    for obj, drift in findings.drifted:
+        latest = drift.latest
+        out.append(ResourceChange(obj.urn, obj.type, obj.name, "delete" if drift.missing else "update",
+                                  tuple(dict.fromkeys(f.as_json()["path"] for f in drift.fields)), "live",
+                                  latest.by if latest else None, latest.at if latest else None,
+                                  tuple(f.as_json() for f in drift.fields)))
+    for found in findings.unmanaged:
+        group, _, version = found.api_version.rpartition("/")
+        rtype = f"kubernetes:{group or 'core'}/{version}:{found.kind}"
+        name = f"{found.namespace}/{found.name}" if found.namespace else found.name
+        out.append(ResourceChange(f"live:{rtype}::{name}", rtype, name, "unmanaged", (found.reason,), "live",
+                                  found.by, found.at))
+    return out
 
 
 def _redact(text: str, secret: str) -> str:

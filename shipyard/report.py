@@ -50,10 +50,36 @@ def _details(report: StackReport, source_label: bool = False) -> str:
         return "No changes.\n"
     lines = []
     for change in report.changes:
-        props = f" — {', '.join(md_code(p) for p in change.properties)}" if change.properties else ""
+        if change.op == "unmanaged":
+            props = f" — {md_text(', '.join(change.properties))}, not declared by any stack"
+        else:
+            props = f" — {', '.join(md_code(p) for p in change.properties)}" if change.properties else ""
         origin = f" _({md_text(change.source)})_" if source_label and change.source else ""
-        lines.append(f"- **{md_text(change.op)}** {md_code(change.type)} {md_code(change.name)}{props}{origin}")
+        who = f" by {md_code(change.by)}" if change.by else ""
+        when = f" at {md_text(change.at)}" if change.at else ""
+        lines.append(f"- **{md_text(change.op)}** {md_code(change.type)} {md_code(change.name)}{props}{who}{when}"
+                     f"{origin}")
     return "\n".join(lines) + "\n"
+
+
+def _repairs(report: StackReport, done: bool = False) -> str:
+    """The out-of-band changes `up` puts back first, field by field: old (live) -> new (Shipyard's)."""
+    repairs = report.extra.get("repairs") or []
+    if not repairs:
+        return ""
+    lines = [f"\n**{'Put back' if done else 'Will put back'} before the update** (changed out of band):\n"]
+    for repair in repairs[:100]:
+        fields = "; ".join(f"{md_code(f['path'])}: {md_code(_short(f.get('old')))} → {md_code(_short(f.get('new')))}"
+                           + (f" (by {md_code(f['by'])})" if f.get("by") else "") for f in repair["fields"][:20])
+        if repair.get("action") == "recreate":
+            fields = "deleted out of band: created again"
+        lines.append(f"- {md_code(repair['type'])} {md_code(repair['name'])} — {fields}")
+    return "\n".join(lines) + "\n"
+
+
+def _short(value: Any, limit: int = 80) -> str:
+    text = "(absent)" if value is None else json.dumps(value, sort_keys=True) if not isinstance(value, str) else value
+    return text if len(text) <= limit else text[: limit - 1] + "…"
 
 
 def preview_markdown(reports: list[StackReport], title: str = "Shipyard preview", json_name: str = "preview.json",
@@ -79,7 +105,7 @@ def preview_markdown(reports: list[StackReport], title: str = "Shipyard preview"
     head.append("")
     return _fit(head, [(r.stack, f"<details><summary><code>{md_html(r.stack)}</code> — "
                                  f"{len(r.changes)} change(s){' (failed)' if r.error else ''}</summary>\n\n"
-                                 f"{_details(r)}{_cost_details(r.extra.get('cost'))}\n</details>\n")
+                                 f"{_details(r)}{_repairs(r)}{_cost_details(r.extra.get('cost'))}\n</details>\n")
                        for r in reports], json_name, limit)
 
 
@@ -216,9 +242,15 @@ def _changes(entry: dict[str, Any], where: str) -> list[ResourceChange]:
         source = change.get("source")
         if source is not None and source not in ("live", "git"):
             raise ReportFormatError(f'{at}: "source" must be live or git, not {source!r}')
+        by, when, fields = change.get("by"), change.get("at"), change.get("fields", [])
+        if not isinstance(by, (str, type(None))) or not isinstance(when, (str, type(None))):
+            raise ReportFormatError(f'{at}: "by" and "at" must be strings')
+        if not isinstance(fields, list) or not all(isinstance(f, dict) and isinstance(f.get("path"), str)
+                                                   for f in fields):
+            raise ReportFormatError(f'{at}: "fields" must list objects with a "path"')
         changes.append(ResourceChange(_get(change, "urn", str, at), _get(change, "type", str, at),
                                       _get(change, "name", str, at), _get(change, "op", str, at),
-                                      tuple(properties), source))
+                                      tuple(properties), source, by, when, tuple(fields)))
     return changes
 
 

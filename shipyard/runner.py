@@ -107,7 +107,8 @@ def _run_one(root: str, operation: str, stack: str, wait: bool, prefix: bool,
                 return _drift(engine, stack, started)
             outcome: Outcome = getattr(engine, operation)(stack, **(options or {}))
             # Compared with the estimate the last successful up exported (the engine's view before this run).
-            extra = ({"cost": stack_cost(engine.root, stack, outcome.applied_outputs.get(COST_OUTPUT))}
+            extra = ({"cost": stack_cost(engine.root, stack, outcome.applied_outputs.get(COST_OUTPUT)),
+                      "repairs": outcome.repairs}
                      if operation in COSTED else {})
             return StackReport(stack, operation, outcome.changes, outcome.summary,
                                seconds=time.monotonic() - started, extra=extra)
@@ -135,12 +136,18 @@ def _errored(operation: str) -> dict[str, Any]:
 def _drift(engine: Engine, stack: str, started: float) -> StackReport:
     """Two findings: live drift (a refresh preview: the running state moved since the last deployment)
     and pending changes (a preview: Git says something that was never applied)."""
-    try:
-        live = [dataclasses.replace(c, source="live") for c in engine.refresh_preview(stack).changes]
-    except StackNotAppliedError:
-        live = []  # never applied: nothing live to drift; everything is pending below
-    # A drift check never creates a stack, whatever the state mode.
-    pending = [dataclasses.replace(c, source="git") for c in engine.preview(stack, create_stack=False).changes]
+    from concurrent.futures import ThreadPoolExecutor
+
+    # The live read (state export + kubectl) runs no program, so it overlaps the preview.
+    with ThreadPoolExecutor(1) as pool:
+        reading = pool.submit(engine.refresh_preview, stack)
+        # A drift check never creates a stack, whatever the state mode.
+        pending = [dataclasses.replace(c, source="git")
+                   for c in engine.preview(stack, create_stack=False, repairs=False).changes]
+        try:
+            live = [dataclasses.replace(c, source="live") for c in reading.result().changes]
+        except StackNotAppliedError:
+            live = []  # never applied: nothing live to drift; everything is pending
     changes = live + pending
     return StackReport(stack, "drift", changes, seconds=time.monotonic() - started,
                        extra={"status": "drift" if changes else "clean"})

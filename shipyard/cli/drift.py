@@ -65,7 +65,8 @@ def print_drift(reports: list[StackReport]) -> None:
         click.echo(f"{report.stack}: {status}" + (f"\n{report.error}" if report.error else ""))
         for change in report.changes:
             props = f"  [{', '.join(change.properties)}]" if change.properties else ""
-            click.echo(f"  {change.source:<4} {change.op:<8} {change.type}  {change.name}{props}")
+            who = f"  by {change.by}" + (f" at {change.at}" if change.at else "") if change.by else ""
+            click.echo(f"  {change.source:<4} {change.op:<9} {change.type}  {change.name}{props}{who}")
 
 
 def drift_exit_code(reports: list[StackReport]) -> int:

@@ -63,7 +63,8 @@ def up(obj, stacks: tuple[str, ...], all_stacks: bool, changed_since: str | None
     reports = run_stacks(repo.root, "up", names, parallel=parallel, wait=wait,
                          options={"allow_destroy": True} if allow_destroy else None)
     for report in reports:
-        print_changes(report.stack, report.changes, "changed", error=report.error, cost=report.extra.get("cost"))
+        print_changes(report.stack, report.changes, "changed", error=report.error, cost=report.extra.get("cost"),
+                      repairs=report.extra.get("repairs"), repaired=True)
     if json_file:
         data = preview_json(reports)
         data["decommissioned"] = decommissioned

@@ -10,12 +10,20 @@ from shipyard.cost import cost_cell, money
 
 
 def print_changes(stack: str, changes: list, verb: str, risk: str | None = None, error: str | None = None,
-                  cost: dict[str, Any] | None = None) -> None:
+                  cost: dict[str, Any] | None = None, repairs: list[dict[str, Any]] | None = None,
+                  repaired: bool = False) -> None:
     """`<stack>: N resource(s) <verb>` then one line per resource with the property paths that change,
-    and the stack's estimated monthly cost (with its change against the last applied version)."""
+    the out-of-band changes `up` puts back first, and the stack's estimated monthly cost (with its change
+    against the last applied version)."""
     if error:
         click.echo(f"{stack}: FAILED\n{error}")
         return
+    if repairs:
+        click.echo(f"{stack}: {len(repairs)} object(s) changed out of band {'put back' if repaired else 'to put back'}")
+        for repair in repairs:
+            fields = ", ".join(f["path"] + (f" (by {f['by']})" if f.get("by") else "") for f in repair["fields"])
+            action = "recreate" if repair.get("action") == "recreate" else "repair"
+            click.echo(f"  {action:<8} {repair['type']}  {repair['name']}" + (f"  [{fields}]" if fields else ""))
     if cost:
         budget = f" of a {money(cost['budget'], cost['currency'])} budget" if cost.get("budget") is not None else ""
         click.echo(f"{stack}: estimated monthly cost {cost_cell(cost)}{budget if cost.get('priced') else ''}")
