@@ -39,6 +39,8 @@ owners: ["@acme/platform"]
 cluster:
   provider: local
 addons:
+  # Every add-on of the catalog, from the real upstream charts, with the catalog's production values.
+  bundles: [baseline, observability, gitops]
   enable: [external-dns]
 namespaces:
   - name: drift-web
@@ -110,8 +112,8 @@ def engine(itest_repo: Path, cluster: LocalCluster, toolchain: Toolchain) -> Eng
 def kubectl(cluster: LocalCluster, toolchain: Toolchain):
     binary = toolchain.binary("kubectl")
 
-    def run(*args: str, check: bool = True) -> subprocess.CompletedProcess:
+    def run(*args: str, check: bool = True, stdin: str | None = None) -> subprocess.CompletedProcess:
         return subprocess.run([str(binary), f"--kubeconfig={cluster.kubeconfig}", *args], capture_output=True,
-                              text=True, check=check, timeout=60)
+                              text=True, check=check, timeout=60, input=stdin)
 
     return run

@@ -18,7 +18,7 @@ owners: ["@acme/platform"]
 cluster:
   provider: local
 addons:
-  bundles: [observability]
+  enable: [metrics-server]   # the smallest real chart: this module is about protection, not add-ons
 namespaces:
   - name: guard-web
     quota: {cpu: "2", memory: 4Gi, pods: 10}
