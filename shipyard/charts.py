@@ -285,13 +285,16 @@ class HelmRepositories:
     RETRY_STATUS = frozenset({429, 500, 502, 503, 504})
 
     def __init__(self, attempts: int = 3, backoff: float = 1.0, timeout: float = 60.0, connect_timeout: float = 15.0,
-                 max_index_bytes: int = MAX_INDEX_BYTES, max_archive_bytes: int = MAX_ARCHIVE_BYTES,
-                 log: Log = _quiet):
+                 deadline: float = 600.0, max_index_bytes: int = MAX_INDEX_BYTES,
+                 max_archive_bytes: int = MAX_ARCHIVE_BYTES, log: Log = _quiet):
         self.attempts = attempts
         self.backoff = backoff
         """Seconds before the second attempt, doubling after."""
         self.timeout = timeout
+        """Seconds any one read may wait."""
         self.connect_timeout = connect_timeout
+        self.deadline = deadline
+        """Seconds one attempt may take in all: a server trickling bytes cannot hold a run forever."""
         self.max_index_bytes = max_index_bytes
         self.max_archive_bytes = max_archive_bytes
         self.log = log
@@ -330,6 +333,7 @@ class HelmRepositories:
             if number:
                 time.sleep(self.backoff * 2 ** (number - 1))
             received = 0
+            started = time.monotonic()
             try:
                 with self._http().stream("GET", url) as response:
                     if response.status_code != 200:
@@ -338,7 +342,10 @@ class HelmRepositories:
                             raise _Transient(reason)
                         raise ChartError(f"cannot download {what} from {shown(public_url(url))}: {reason}"
                                          + (" (not found)" if response.status_code == 404 else ""))
-                    declared = int(response.headers.get("content-length") or 0)
+                    try:
+                        declared = int(response.headers.get("content-length") or 0)
+                    except ValueError:
+                        declared = 0
                     if declared > limit:
                         raise _TooLarge()
                     chunks = []
@@ -346,6 +353,8 @@ class HelmRepositories:
                         received += len(chunk)
                         if received > limit:
                             raise _TooLarge()
+                        if time.monotonic() - started > self.deadline:
+                            raise _Transient(f"took longer than {self.deadline:g} s")
                         chunks.append(chunk)
                     if declared and received != declared and "content-encoding" not in response.headers:
                         raise _Transient(f"received {received} of {declared} bytes")
@@ -353,8 +362,8 @@ class HelmRepositories:
                         sink(chunk)
                     return
             except _TooLarge:
-                raise ChartError(f"{what} at {shown(public_url(url))} is larger than {limit // (1 << 20)} MiB; "
-                                 "refusing it") from None
+                size = f"{limit >> 20} MiB" if limit >= 1 << 20 else f"{limit} bytes"
+                raise ChartError(f"{what} at {shown(public_url(url))} is larger than {size}; refusing it") from None
             except _Transient as exc:
                 reason = str(exc)
             except httpx.TransportError as exc:

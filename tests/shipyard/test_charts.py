@@ -166,6 +166,17 @@ def test_not_found_is_not_retried(served, tmp_path):
     assert "HTTP 404 (not found)" in message and server.gets("index.yaml") == 1
 
 
+def test_a_repository_that_does_not_answer_in_time_is_unreachable(tmp_path):
+    folder = copy_charts(tmp_path / "charts", ["metrics-server-3.13.0.tgz"])
+    write_index(folder)
+    with FileServer(folder, delay=1.0) as server:
+        pin = [p for p in catalog_pins(server.url) if p.addon == "metrics-server"]
+        with client(attempts=2, timeout=0.2) as repositories:
+            [(_, message)] = pull_charts(pin, tmp_path / "mirror", repositories).errors
+    assert "chart repository unreachable" in message and "after 2 attempts" in message
+    assert "index.yaml" in message
+
+
 @pytest.mark.parametrize("absolute", [False, True], ids=["relative-urls", "absolute-urls"])
 def test_archive_urls_resolve_relative_and_absolute(tmp_path, absolute):
     # Index under /repo (no trailing slash in the repository URL); absolute urls point elsewhere on the host.
@@ -381,3 +392,11 @@ def test_charts_pull_with_a_tampered_archive_exits_1_and_lists_it(served_repo, t
     assert result["ok"] is False and [e["addon"] for e in result["errors"]] == ["argo-cd"]
     assert len(result["charts"]) == 5 and not (mirror / "argo-cd-8.3.5.tgz").exists()
     assert "argo-cd-8.3.5.tgz" in err
+
+
+def test_the_shared_charts_locator_honours_its_variable_and_fails_clearly(tmp_path, monkeypatch):
+    monkeypatch.setenv("SHIPYARD_TEST_CHARTS", str(shared_charts()))
+    assert (shared_charts() / "SHA256SUMS").is_file()
+    monkeypatch.setenv("SHIPYARD_TEST_CHARTS", str(tmp_path))
+    with pytest.raises(pytest.fail.Exception, match="SHIPYARD_TEST_CHARTS=.* has no SHA256SUMS"):
+        shared_charts()
