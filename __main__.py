@@ -7,16 +7,17 @@ import pulumi
 from components import AddonBundle, Cluster, TeamTenancy
 from components.platform import args_from_stack
 from shipyard.cost import COST_OUTPUT
-from shipyard.program import chart_mirror_for, kubeconfig_for, load_stack
+from shipyard.program import addon_charts, kubeconfig_for, load_stack
 
 ROOT = Path(__file__).resolve().parent
 config = pulumi.Config()
 
-# Validate first: an invalid file becomes a RunError before any resource is registered.
+# Validate first: an invalid file, or a chart archive without its pinned digest, becomes a RunError before
+# any resource is registered.
 loaded = load_stack(ROOT, pulumi.get_stack())
 stack = loaded.stack
 args = args_from_stack(stack, loaded.catalog, kubeconfig=kubeconfig_for(stack, ROOT, config),
-                       chart_mirror=chart_mirror_for(stack, ROOT, config))
+                       charts=addon_charts(loaded, ROOT, config))
 
 cluster = Cluster(stack.team, args.cluster)
 addons = AddonBundle(f"{stack.team}-addons", args.addons, provider=cluster.provider)

@@ -4,14 +4,13 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from pathlib import Path
+from pathlib import PurePosixPath
 from typing import Any
 
 import pulumi
 import pulumi_kubernetes as k8s
 
 from components._common import BUILTIN_GROUPS, builtin_group, canonical, shipyard_labels, stored_form
-from shipyard.catalog import chart_version
 
 
 @dataclass(frozen=True)
@@ -23,6 +22,9 @@ class AddonSpec:
     repository: str
     version: str
     namespace: str
+    archive: str
+    """The chart archive, verified against the catalog's digest, as a repository-relative path
+    (`.charts/<chart>-<version>.tgz`): the same on every machine, so it never shows as a diff."""
     values: Mapping[str, Any] = field(default_factory=dict)
 
 
@@ -30,17 +32,28 @@ class AddonSpec:
 class AddonBundleArgs:
     team: str
     addons: tuple[AddonSpec, ...]
-    chart_mirror: Path | None = None
-    """Directory holding `<chart>/Chart.yaml` copies; when set, no chart repository is contacted."""
+
+
+def _check(addon: AddonSpec) -> None:
+    archive = PurePosixPath(addon.archive)
+    if archive.is_absolute() or ".." in archive.parts or "\\" in addon.archive:
+        raise ValueError(f"add-on '{addon.name}': chart archive {addon.archive!r} must be a path relative to the "
+                         "repository; an absolute path differs between machines and shows as a diff in every preview")
+    if archive.name != f"{addon.chart}-{addon.version}.tgz":
+        raise ValueError(f"add-on '{addon.name}': chart archive {addon.archive!r} is not "
+                         f"{addon.chart}-{addon.version}.tgz, the archive of the pinned chart version")
 
 
 class AddonBundle(pulumi.ComponentResource):
-    """Installs add-ons through the cluster's Kubernetes provider (the add-on never picks its own)."""
+    """Installs add-ons through the cluster's Kubernetes provider (the add-on never picks its own), each from
+    its verified chart archive."""
 
     charts: dict[str, k8s.helm.v4.Chart]
 
     def __init__(self, name: str, args: AddonBundleArgs, provider: pulumi.ProviderResource,
                  opts: pulumi.ResourceOptions | None = None):
+        for addon in args.addons:  # checked before anything is registered
+            _check(addon)
         super().__init__("shipyard:addons:AddonBundle", name, None, opts)
         self.charts = {}
         for addon in args.addons:
@@ -55,25 +68,16 @@ class AddonBundle(pulumi.ComponentResource):
             metadata={"name": addon.namespace,
                       "labels": shipyard_labels(args.team, {"shipyard.io/addon": addon.name})},
             opts=child)
-        source: dict[str, Any]
-        if args.chart_mirror is not None:
-            chart_dir = args.chart_mirror / addon.chart
-            mirrored = chart_version(chart_dir)
-            if mirrored != addon.version:
-                # Checked before anything is registered: a mirror out of step with the pin must not deploy.
-                raise ValueError(f"add-on '{addon.name}' is pinned to {addon.chart} {addon.version} but the chart "
-                                 f"mirror {chart_dir} has {mirrored or 'no chart'}; update the mirror")
-            source = {"chart": str(chart_dir)}
-        else:
-            source = {"chart": addon.chart, "version": addon.version,
-                      "repository_opts": k8s.helm.v4.RepositoryOptsArgs(repo=addon.repository)}
         return k8s.helm.v4.Chart(
             f"{name}-{addon.name}",
             namespace=addon.namespace,
             values=canonical(addon.values),
             # Deterministic release name: the add-on's, not a random suffix, so renders are stable.
             name=addon.name,
-            **source,
+            chart=addon.archive,
+            # Helm ignores `version` for an archive path, but as an input it shows in previews, and a version
+            # change is graded as a chart change (shipyard/runner.py).
+            version=addon.version,
             opts=pulumi.ResourceOptions.merge(child, pulumi.ResourceOptions(depends_on=[ns],
                                                                             transforms=[_as_stored])))
 

@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass
-from pathlib import Path
 
 import pulumi
 
@@ -23,7 +23,8 @@ class PlatformArgs:
 
 
 def args_from_stack(stack: StackFile, catalog: Catalog, *, kubeconfig: pulumi.Input[str] | None,
-                    chart_mirror: Path | None) -> PlatformArgs:
+                    charts: Mapping[str, str]) -> PlatformArgs:
+    """`charts`: add-on -> its verified, staged chart archive (shipyard.program.addon_charts)."""
     prod = stack.environment == "prod"
     spec = stack.cluster
     eks = None
@@ -39,11 +40,14 @@ def args_from_stack(stack: StackFile, catalog: Catalog, *, kubeconfig: pulumi.In
             public_endpoint=bool(spec.public_endpoint), nat_per_zone=prod)
     cluster = ClusterArgs(team=stack.team, environment=stack.environment, provider=spec.provider,
                           tags=dict(stack.tags), eks=eks, kubeconfig=kubeconfig, protect=prod)
+    local = spec.provider == "local"
     addons = AddonBundleArgs(
-        team=stack.team, chart_mirror=chart_mirror,
+        team=stack.team,
+        # Values: the catalog's, then its `localValues` on local clusters only, then the stack's own.
         addons=tuple(AddonSpec(name=name, chart=entry.chart, repository=entry.repository, version=entry.version,
-                               namespace=entry.namespace,
-                               values=deep_merge(entry.values, stack.addons.values.get(name, {})))
+                               namespace=entry.namespace, archive=charts[name],
+                               values=deep_merge(deep_merge(entry.values, entry.local_values if local else {}),
+                                                 stack.addons.values.get(name, {})))
                      for name in catalog.addons_for(stack) for entry in [catalog.addons[name]]))
     tenancy = TeamTenancyArgs(
         team=stack.team, environment=stack.environment, protect=prod,

@@ -18,11 +18,12 @@ if TYPE_CHECKING:
     from shipyard.models import StackFile
 
 CATALOG_FILE = Path("addons") / "catalog.yaml"
-MIRROR_DIR = Path("addons") / "charts"
 
 # Exact chart versions only: `4.13.3` or `v1.18.2`, optional pre-release/build. No ranges, no wildcards.
 _EXACT_VERSION = re.compile(r"^v?(0|[1-9]\d*)\.(0|[1-9]\d*)\.(0|[1-9]\d*)(-[0-9A-Za-z.-]+)?(\+[0-9A-Za-z.-]+)?$")
-_REPOSITORY = re.compile(r"^(https://|oci://)[^\s]+$")
+# http:// too: the pinned digest, not the transport, is what guarantees the archive (internal repositories).
+_REPOSITORY = re.compile(r"^(https?://|oci://)[^\s]+$")
+_DIGEST = re.compile(r"^sha256:[0-9a-f]{64}$")
 
 
 class AddonEntry(_Model):
@@ -33,13 +34,19 @@ class AddonEntry(_Model):
     chart: str = Field(pattern=r"^[a-z0-9][a-z0-9._-]*$")
     """Chart name in its repository."""
     repository: str
-    """Upstream chart repository (https:// or oci://)."""
+    """Upstream Helm chart repository (https://, http:// or oci://; oci:// charts install from a chart mirror only)."""
     version: str
     """Exact chart version; ranges are rejected so every preview is reproducible."""
+    digest: str
+    """`sha256:<hex>` of the chart archive `<chart>-<version>.tgz`: every archive is checked against it before
+    anything is installed, whether it comes from a chart mirror or the repository."""
     namespace: DnsLabel
     """Namespace the chart is installed into."""
     values: dict[str, Any] = Field(default_factory=dict)
     """Default Helm values; a stack's `addons.values.<name>` is deep-merged over them."""
+    local_values: dict[str, Any] = Field(default_factory=dict)
+    """Values deep-merged over `values` (and under the stack's own) only on `cluster.provider: local`, whose
+    pods are simulated: what a chart needs there that it cannot have (a webhook that must answer)."""
     load_balancers: int = Field(default=0, ge=0, le=10)
     """Cloud load balancers the add-on creates (a Service of type LoadBalancer each); priced in cost estimates."""
 
@@ -55,8 +62,25 @@ class AddonEntry(_Model):
     @classmethod
     def _repository(cls, value: str) -> str:
         if not _REPOSITORY.match(value):
-            raise _error("repository", "repository '{value}' must be an https:// or oci:// URL", value=value)
+            raise _error("repository", "repository '{value}' must be an https://, http:// or oci:// URL", value=value)
         return value
+
+    @field_validator("digest")
+    @classmethod
+    def _digest(cls, value: str) -> str:
+        if not _DIGEST.match(value):
+            raise _error("digest", "digest '{value}' is not a sha256 digest; write sha256:<64 lower-case hex digits>, "
+                         "the sha256 of the chart archive (`sha256sum <chart>-<version>.tgz`)", value=value)
+        return value
+
+    @model_validator(mode="before")
+    @classmethod
+    def _digest_pinned(cls, data: Any) -> Any:
+        if isinstance(data, dict) and "digest" not in data:
+            raise _error("missing_digest", "missing 'digest': pin the chart archive next to its version, e.g. "
+                         "digest: sha256:<64 hex digits> (the sha256 of <chart>-<version>.tgz); an unpinned archive "
+                         "could change under the same version")
+        return data
 
 
 class Bundle(_Model):
@@ -163,18 +187,3 @@ class Catalog(_Model):
                                namespace.name))
         return errors
 
-
-def chart_version(chart_dir: Path) -> str | None:
-    """The `version:` of a chart directory's Chart.yaml: None without a Chart.yaml, "" without a version."""
-    chart_yaml = chart_dir / "Chart.yaml"
-    if not chart_yaml.is_file():
-        return None
-    for line in chart_yaml.read_text(encoding="utf-8").splitlines():
-        if line.startswith("version:"):
-            return line.split(":", 1)[1].strip().strip("'\"")
-    return ""
-
-
-def mirror_chart_version(root: Path, chart: str) -> str | None:
-    """Version of the mirrored copy of `chart`, or None when the mirror has no copy."""
-    return chart_version(root / MIRROR_DIR / chart)

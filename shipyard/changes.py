@@ -2,8 +2,9 @@
 
 - a stack file added or edited affects that stack; a deleted one is a *decommission candidate*
   (never destroyed automatically: that takes `shipyard destroy STACK --yes`);
-- a change to an add-on catalog entry (or its mirrored chart) affects only the stacks that get that
-  add-on, before or after the change; a change to a bundle affects the stacks that use it;
+- a change to an add-on catalog entry (its version and digest pin the chart archive itself) affects only the
+  stacks that get that add-on, before or after the change — a change to its `localValues` alone, only those
+  of them on `cluster.provider: local`; a change to a bundle affects the stacks that use it;
 - a change to the program (`__main__.py`, `Pulumi.yaml`, `components/`, the `shipyard` package or the
   pinned Python dependencies) affects every stack: they all run it.
 """
@@ -21,7 +22,7 @@ from shipyard.gitrepo import FileChange, GitRepo
 PROGRAM_FILES = ("__main__.py", "Pulumi.yaml", "pyproject.toml", "requirements.lock")
 PROGRAM_DIRS = ("components/", "shipyard/")
 CATALOG = "addons/catalog.yaml"
-MIRROR = "addons/charts/"
+LOCAL_VALUES = "localValues"
 _Loader: Any = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
 
 
@@ -73,15 +74,28 @@ def _load(text: str | None) -> Any:
         return None
 
 
-def _catalog_delta(old: Any, new: Any) -> tuple[set[str], set[str]]:
-    """Add-on entries and bundles that differ between two catalog documents."""
+def _catalog_delta(old: Any, new: Any) -> tuple[set[str], set[str], set[str]]:
+    """(add-on entries, add-on entries whose `localValues` alone differ, bundles) between two catalog documents."""
     old, new = old if isinstance(old, dict) else {}, new if isinstance(new, dict) else {}
     changed: dict[str, set[str]] = {}
     for section in ("addons", "bundles"):
         a, b = old.get(section) or {}, new.get(section) or {}
         a, b = (a if isinstance(a, dict) else {}), (b if isinstance(b, dict) else {})
         changed[section] = {name for name in set(a) | set(b) if a.get(name) != b.get(name)}
-    return changed["addons"], changed["bundles"]
+        if section == "addons":
+            changed["local"] = {name for name in changed["addons"]
+                                if isinstance(a.get(name), dict) and isinstance(b.get(name), dict)
+                                and _without_local(a[name]) == _without_local(b[name])}
+    return changed["addons"] - changed["local"], changed["local"], changed["bundles"]
+
+
+def _without_local(entry: dict[str, Any]) -> dict[str, Any]:
+    return {key: value for key, value in entry.items() if key != LOCAL_VALUES}
+
+
+def _is_local(stack_doc: Any) -> bool:
+    cluster = stack_doc.get("cluster") if isinstance(stack_doc, dict) else None
+    return isinstance(cluster, dict) and cluster.get("provider") == "local"
 
 
 def _addons_of(stack_doc: Any, catalog: Any) -> tuple[set[str], set[str]]:
@@ -115,11 +129,10 @@ def changed_stacks(git: GitRepo, base: str, head: str = "HEAD") -> ChangeSet:
 
     program = sorted({c.path for c in changes if c.path in PROGRAM_FILES or c.path.startswith(PROGRAM_DIRS)})
     catalog_changed = any(c.path == CATALOG for c in changes)
-    charts = {c.path[len(MIRROR):].split("/", 1)[0] for c in changes if c.path.startswith(MIRROR)}
     # Stack files as they are at `head` (not in the working tree: CI may check out something else);
     # read only when a rule needs every stack.
     at_head: dict[str, str] = {}
-    if program or catalog_changed or charts:
+    if program or catalog_changed:
         at_head = {p: text for p, text in git.read_tree(head, "stacks").items() if _is_stack_file(p)}
     current = set(at_head) | {c.path for c in changes if _is_stack_file(c.path) and c.status != "D"}
 
@@ -137,14 +150,10 @@ def changed_stacks(git: GitRepo, base: str, head: str = "HEAD") -> ChangeSet:
         for path in current:
             touch(path, f"program changed: {shown}")
 
-    if catalog_changed or charts:
+    if catalog_changed:
         old_catalog, new_catalog = _load(git.show(base, CATALOG)), _load(git.show(head, CATALOG))
-        addons, bundles = _catalog_delta(old_catalog, new_catalog)
-        for chart in charts:
-            for name, entry in ((new_catalog or {}).get("addons") or {}).items():
-                if isinstance(entry, dict) and entry.get("chart") == chart:
-                    addons.add(name)
-        if addons or bundles:
+        addons, local_only, bundles = _catalog_delta(old_catalog, new_catalog)
+        if addons or local_only or bundles:
             for path in current:
                 doc = _load(at_head.get(path))
                 if doc is None:
@@ -154,6 +163,9 @@ def changed_stacks(git: GitRepo, base: str, head: str = "HEAD") -> ChangeSet:
                 got_old, _ = _addons_of(doc, old_catalog)
                 for name in sorted((got_new | got_old) & addons):
                     touch(path, f"add-on '{name}' changed in the catalog")
+                if _is_local(doc):
+                    for name in sorted((got_new | got_old) & local_only):
+                        touch(path, f"add-on '{name}' changed in the catalog ({LOCAL_VALUES})")
                 for name in sorted(used & bundles):
                     touch(path, f"bundle '{name}' changed in the catalog")
 

@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import os
 from dataclasses import dataclass
 from pathlib import Path
 
 import pulumi
 
-from shipyard.catalog import MIRROR_DIR, Catalog
+from shipyard.catalog import Catalog
+from shipyard.charts import MIRROR_CONFIG, ChartError, chart_pins, mirror_directory, stage_charts
 from shipyard.cost import CostEstimate, estimate
 from shipyard.models import StackFile
 from shipyard.paths import local_kubeconfig
@@ -63,14 +65,21 @@ def kubeconfig_for(stack: StackFile, root: Path, config: pulumi.Config) -> pulum
     return value
 
 
-def chart_mirror_for(stack: StackFile, root: Path, config: pulumi.Config) -> Path | None:
-    """`chartMirror` config (a path, relative to the repository), else the repository mirror for `local`
-    clusters (the embedded default works air-gapped), else None: charts come from their repositories."""
-    # Relative to the repository (the program's working directory): the chart path is recorded in the
-    # state, and an absolute path would differ between a laptop and CI and show as a phantom diff.
-    configured = config.get("chartMirror")
-    if configured:
-        return None if configured == "upstream" else Path(configured)
-    if stack.cluster.provider == "local":
-        return MIRROR_DIR
-    return None
+def addon_charts(loaded: LoadedStack, root: Path, config: pulumi.Config) -> dict[str, str]:
+    """Add-on -> the repository-relative path of its chart archive, every archive verified against the
+    catalog's digest and staged (`.charts/<chart>-<version>.tgz`) before a single resource is registered.
+    From the chart mirror (`shipyard:chartMirror` config, else SHIPYARD_CHART_MIRROR) or the charts'
+    repositories; any missing or mismatching archive is a `pulumi.RunError` naming each one.
+
+    Offline previews contact no chart source: they plan the same paths, unverified."""
+    pins = chart_pins(loaded.catalog, loaded.catalog.addons_for(loaded.stack))
+    if config.get_bool(OFFLINE_CONFIG):
+        return {pin.addon: pin.staged for pin in pins}
+    mirror = mirror_directory(config.get(MIRROR_CONFIG), os.environ, root)
+    try:
+        staged = stage_charts(pins, root, mirror, log=lambda line: pulumi.log.info(line))
+    except ChartError as exc:
+        source = f"the chart mirror {mirror}" if mirror else "the charts' repositories"
+        raise pulumi.RunError(f"stack '{loaded.stack.stack_name}': add-on charts could not be obtained from "
+                              f"{source} with their pinned digests; nothing was changed:\n{exc}") from None
+    return {name: chart.path for name, chart in staged.items()}

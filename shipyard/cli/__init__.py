@@ -51,11 +51,11 @@ def cli(ctx: click.Context, repo_path: Path | None) -> None:
 
 
 def _register() -> None:
-    from shipyard.cli import (approval, changed, codeowners, config, drift, engine_cmds, local, new_team, preview,
-                              report, schema, stacks, tools, unlock, validate)
+    from shipyard.cli import (approval, changed, charts, codeowners, config, drift, engine_cmds, local, new_team,
+                              preview, report, schema, stacks, tools, unlock, validate)
 
-    for module in (validate, schema, stacks, preview, tools, local, changed, drift, new_team, codeowners, approval,
-                   report, config, unlock):
+    for module in (validate, schema, stacks, preview, tools, charts, local, changed, drift, new_team, codeowners,
+                   approval, report, config, unlock):
         cli.add_command(module.command)
     cli.add_command(engine_cmds.up)
     cli.add_command(engine_cmds.destroy)

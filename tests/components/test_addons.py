@@ -1,29 +1,36 @@
+import dataclasses
 from pathlib import Path
 
 import pulumi_kubernetes as k8s
 import pytest
 
 from components.addons import AddonBundle, AddonBundleArgs, AddonSpec
+from components.platform import args_from_stack
+from shipyard.models import StackFile
+from shipyard.offline import record
+from shipyard.validation import load_catalog
 
 REPO = Path(__file__).resolve().parents[2]
 INGRESS = AddonSpec(name="ingress-nginx", chart="ingress-nginx", repository="https://kubernetes.github.io/ingress-nginx",
-                    version="4.13.3", namespace="ingress-nginx",
+                    version="4.13.3", namespace="ingress-nginx", archive=".charts/ingress-nginx-4.13.3.tgz",
                     values={"controller": {"replicaCount": 2, "service": {"type": "LoadBalancer"}, "x": None}})
 
 
-def _bundle(mirror=None, addon=INGRESS):
+def _bundle(addon=INGRESS):
     provider = k8s.Provider("k8s", kubeconfig="{}")
-    AddonBundle("ledger-addons", AddonBundleArgs(team="ledger", addons=(addon,), chart_mirror=mirror),
-                provider=provider)
+    AddonBundle("ledger-addons", AddonBundleArgs(team="ledger", addons=(addon,)), provider=provider)
 
 
-def test_upstream_chart_is_installed_at_its_exact_version(build):
+def test_chart_is_installed_from_its_staged_archive_at_its_exact_version(build):
     rec = build(_bundle)
     chart = rec.named("ledger-addons-ingress-nginx")
     assert chart.type == "kubernetes:helm.sh/v4:Chart"
-    assert chart.inputs["chart"] == "ingress-nginx" and chart.inputs["version"] == "4.13.3"
-    assert chart.inputs["repositoryOpts"] == {"repo": "https://kubernetes.github.io/ingress-nginx"}
-    assert chart.inputs["namespace"] == "ingress-nginx" and chart.provider.endswith("::k8s")
+    # The repository-relative staged archive: the same path on every machine, whatever the chart source.
+    assert chart.inputs["chart"] == ".charts/ingress-nginx-4.13.3.tgz"
+    # Helm ignores `version` for an archive, but it stays an input: previews and risk grading show it.
+    assert chart.inputs["version"] == "4.13.3" and "repositoryOpts" not in chart.inputs
+    assert chart.inputs["namespace"] == "ingress-nginx" and chart.inputs["name"] == "ingress-nginx"
+    assert chart.provider.endswith("::k8s")
 
 
 def test_values_are_canonical_sorted_and_without_nulls(build):
@@ -40,14 +47,63 @@ def test_addon_namespace_is_labelled_and_parented(build):
     assert ns.inputs["metadata"]["labels"]["shipyard.io/addon"] == "ingress-nginx"
 
 
-def test_mirror_chart_is_used_when_configured(build, monkeypatch):
-    monkeypatch.chdir(REPO)
-    chart = build(lambda: _bundle(mirror=Path("addons/charts"))).named("ledger-addons-ingress-nginx")
-    assert chart.inputs["chart"] == "addons/charts/ingress-nginx" and "repositoryOpts" not in chart.inputs
+@pytest.mark.parametrize(("archive", "error"), [
+    ("/home/me/mirror/ingress-nginx-4.13.3.tgz", "must be a path relative to the repository"),
+    ("../mirror/ingress-nginx-4.13.3.tgz", "must be a path relative to the repository"),
+    (".charts/ingress-nginx-4.0.0.tgz", "is not ingress-nginx-4.13.3.tgz"),
+])
+def test_archive_that_is_not_the_pinned_relative_one_fails_before_registering(archive, error):
+    registered: list = []
+    with pytest.raises(ValueError, match=error):
+        record(lambda: _bundle(dataclasses.replace(INGRESS, archive=archive)), stack_name="ledger-prod",
+               into=registered)
+    assert [r.type for r in registered] == ["pulumi:providers:kubernetes"]  # the test's own provider only
 
 
-def test_mirror_out_of_step_with_the_pin_fails_before_registering(build, monkeypatch):
-    monkeypatch.chdir(REPO)
-    stale = AddonSpec(**{**INGRESS.__dict__, "version": "4.0.0"})
-    with pytest.raises(ValueError, match="pinned to ingress-nginx 4.0.0 but the chart mirror"):
-        build(lambda: _bundle(mirror=Path("addons/charts"), addon=stale))
+def _stack(provider: str, values: dict | None = None) -> StackFile:
+    cluster = {"provider": provider}
+    if provider == "existing":
+        cluster["kubernetesVersion"] = "1.34"
+    return StackFile.model_validate({
+        "team": "ledger", "environment": "dev", "owners": ["@acme/ledger"], "cluster": cluster,
+        "addons": {"bundles": ["baseline", "observability"], "values": values or {}}})
+
+
+def _addons(provider: str, values: dict | None = None) -> dict[str, AddonSpec]:
+    catalog = load_catalog(REPO).catalog
+    stack = _stack(provider, values)
+    charts = {name: f".charts/{catalog.addons[name].chart}-{catalog.addons[name].version}.tgz"
+              for name in catalog.addons_for(stack)}
+    args = args_from_stack(stack, catalog, kubeconfig="{}", charts=charts)
+    return {a.name: a for a in args.addons.addons}
+
+
+def test_local_values_apply_on_local_clusters_only():
+    local, existing = _addons("local"), _addons("existing")
+    assert local["ingress-nginx"].values["controller"]["admissionWebhooks"] == {"enabled": False}
+    assert local["kube-prometheus-stack"].values["prometheusOperator"] == {"admissionWebhooks": {"enabled": False},
+                                                                          "tls": {"enabled": False}}
+    assert local["metrics-server"].values["apiService"] == {"create": False}
+    assert "admissionWebhooks" not in existing["ingress-nginx"].values["controller"]
+    assert "prometheusOperator" not in existing["kube-prometheus-stack"].values
+    assert "apiService" not in existing["metrics-server"].values
+    # Merged over the catalog's values, not instead of them.
+    assert local["ingress-nginx"].values["controller"]["service"] == {"type": "LoadBalancer"}
+
+
+def test_stack_values_win_over_local_values():
+    local = _addons("local", {"ingress-nginx": {"controller": {"admissionWebhooks": {"enabled": True}}}})
+    assert local["ingress-nginx"].values["controller"]["admissionWebhooks"] == {"enabled": True}
+
+
+def test_chart_inputs_on_a_local_stack_carry_the_local_values(build):
+    addons = _addons("local")
+
+    def bundle():
+        provider = k8s.Provider("k8s", kubeconfig="{}")
+        AddonBundle("ledger-addons", AddonBundleArgs(team="ledger", addons=tuple(addons.values())), provider=provider)
+
+    rec = build(bundle, stack="ledger-dev")
+    chart = rec.named("ledger-addons-metrics-server")
+    assert chart.inputs["chart"] == ".charts/metrics-server-3.13.0.tgz" and chart.inputs["version"] == "3.13.0"
+    assert chart.inputs["values"]["apiService"] == {"create": False}

@@ -16,6 +16,7 @@ import pytest
 from shipyard.engine import Engine
 from shipyard.local import LocalCluster
 from shipyard.tools import Toolchain
+from tests.support.charts import shared_charts
 from tests.support.repo import copy_platform
 
 REPO = Path(__file__).resolve().parents[2]
@@ -83,8 +84,10 @@ def shipyard_home(itest_repo: Path) -> Iterator[Path]:
     # them has set: a CI runner has CI=true, which rightly refuses those defaults.
     state_vars = ("PULUMI_BACKEND_URL", "PULUMI_CONFIG_PASSPHRASE", "PULUMI_CONFIG_PASSPHRASE_FILE",
                   "SHIPYARD_SECRETS_PROVIDER", "SHIPYARD_STATE_ANNOUNCED", "CI")
-    saved = {k: os.environ.get(k) for k in ("SHIPYARD_HOME", *state_vars)}
+    saved = {k: os.environ.get(k) for k in ("SHIPYARD_HOME", "SHIPYARD_CHART_MIRROR", *state_vars)}
     os.environ["SHIPYARD_HOME"] = str(home)
+    # The real upstream charts at the catalog's pins (the workspace's shared mirror), digest-checked like any mirror.
+    os.environ["SHIPYARD_CHART_MIRROR"] = str(shared_charts())
     for key in state_vars:
         os.environ.pop(key, None)
     yield home

@@ -43,7 +43,7 @@ def test_up_creates_every_object(engine: Engine, kubectl):
     policy = _get(kubectl, "-n", "itest-web", "networkpolicy", "default-deny-ingress")
     assert policy["spec"]["policyTypes"] == ["Ingress"]
     assert _get(kubectl, "-n", "itest-web", "limitrange", "team-defaults")["spec"]["limits"][0]["type"] == "Container"
-    # the add-on from the chart mirror: its Deployment became Available on the fake node
+    # the add-on from the chart mirror (the real chart): its Deployment became Available on the fake node
     deployment = _get(kubectl, "-n", "kube-metrics", "deployment", "metrics-server")
     conditions = {c["type"]: c["status"] for c in deployment["status"]["conditions"]}
     assert conditions["Available"] == "True"

@@ -1,5 +1,6 @@
 from pathlib import Path
 
+import pytest
 import yaml
 
 from shipyard.models import StackFile
@@ -37,18 +38,35 @@ def test_bundle_must_reference_real_entries(platform_repo):
     assert "bundle 'baseline' lists 'traefik'" in problem.message
 
 
-def test_mirror_out_of_step_with_pin_is_reported(platform_repo):
-    _edit(platform_repo, lambda d: d["addons"]["metrics-server"].update(version="3.12.0"))
-    [problem] = load_catalog(platform_repo).diagnostics
-    assert "pinned 3.12.0 but the chart mirror addons/charts/metrics-server/Chart.yaml has 3.13.0" in problem.message
-
-
-def test_every_mirrored_chart_matches_its_pin():
-    root = Path(__file__).resolve().parents[2]
-    loaded = load_catalog(root)
+def test_every_addon_pins_its_archive_digest():
+    loaded = load_catalog(Path(__file__).resolve().parents[2])
     assert loaded.diagnostics == []
     for entry in loaded.catalog.addons.values():
-        assert (root / "addons/charts" / entry.chart / "Chart.yaml").is_file()
+        assert entry.digest.startswith("sha256:") and len(entry.digest) == 71
+
+
+def test_missing_digest_is_reported_at_its_addon(platform_repo):
+    _edit(platform_repo, lambda d: d["addons"]["metrics-server"].pop("digest"))
+    [problem] = load_catalog(platform_repo).diagnostics
+    assert problem.message.startswith("addons.metrics-server: missing 'digest': pin the chart archive")
+    text = (platform_repo / "addons/catalog.yaml").read_text().splitlines()
+    assert "metrics-server:" in text[problem.line - 1]
+
+
+@pytest.mark.parametrize("digest", ["sha256:abc", "d326ed776de9ba2d74e8b62241059238361d369f5228b934c313967c0b0be253",
+                                    "sha512:" + "a" * 64, "sha256:" + "A" * 64])
+def test_digest_must_be_a_sha256_of_64_hex_digits(platform_repo, digest):
+    _edit(platform_repo, lambda d: d["addons"]["metrics-server"].update(digest=digest))
+    [problem] = load_catalog(platform_repo).diagnostics
+    assert f"digest '{digest}' is not a sha256 digest; write sha256:<64 lower-case hex digits>" in problem.message
+    text = (platform_repo / "addons/catalog.yaml").read_text().splitlines()
+    assert "digest:" in text[problem.line - 1]
+
+
+def test_local_values_must_be_a_mapping(platform_repo):
+    _edit(platform_repo, lambda d: d["addons"]["metrics-server"].update(localValues=["apiService"]))
+    [problem] = load_catalog(platform_repo).diagnostics
+    assert "addons.metrics-server.localValues: expected a mapping" in problem.message
 
 
 def test_addons_for_is_bundles_plus_enable_minus_disable(platform_repo):

@@ -67,11 +67,23 @@ def test_bundle_change_affects_stacks_using_the_bundle(repo: Path):
     assert stacks == ["ledger-dev", "ledger-prod", "payments-staging"]
 
 
-def test_mirror_chart_change_affects_stacks_that_get_that_chart(repo: Path):
-    edit(repo / "addons/charts/metrics-server/values.yaml", "replicaCount: 1", "replicaCount: 2")
+def test_chart_digest_change_affects_stacks_that_get_that_chart(repo: Path):
+    edit(repo / "addons/catalog.yaml", "sha256:d326ed776de9", "sha256:0000ed776de9")  # metrics-server's archive
     commit(repo)
-    # payments-staging disables metrics-server; sandbox-dev enables it; ledger gets it from baseline
-    assert affected(repo) == (["ledger-dev", "ledger-prod", "sandbox-dev"], [])
+    # payments-staging disables metrics-server; ledger gets it from baseline; sandbox-dev has no add-ons
+    assert affected(repo) == (["ledger-dev", "ledger-prod"], [])
+
+
+def test_local_values_change_affects_only_local_stacks_that_get_the_addon(platform_repo: Path):
+    edit(platform_repo / "stacks/sandbox/dev.yaml", "cluster:\n  provider: local\n",
+         "cluster:\n  provider: local\naddons:\n  enable: [metrics-server]\n")
+    repo = init_on_branch(platform_repo)
+    edit(repo / "addons/catalog.yaml", "apiService: {create: false}", "apiService: {create: false, annotations: {}}")
+    commit(repo)
+    result = changed_stacks(GitRepo(repo), "main")
+    # ledger-dev and ledger-prod get metrics-server too, but on eks: localValues never reach them
+    assert [(a.stack, a.reasons) for a in result.affected] == [
+        ("sandbox-dev", ["add-on 'metrics-server' changed in the catalog (localValues)"])]
 
 
 @pytest.mark.parametrize("path", ["components/tenancy.py", "__main__.py", "shipyard/models.py"])
