@@ -10,7 +10,10 @@ from typing import Any
 import pulumi
 import pulumi_kubernetes as k8s
 
-from components._common import BUILTIN_GROUPS, builtin_group, canonical, shipyard_labels, stored_form
+from components._common import BUILTIN_GROUPS, TEAM_LABEL, builtin_group, canonical, shipyard_labels, stored_form
+from components._guard import deny_team_groups
+
+ADDON_LABEL = "shipyard.io/addon"
 
 
 @dataclass(frozen=True)
@@ -32,6 +35,9 @@ class AddonSpec:
 class AddonBundleArgs:
     team: str
     addons: tuple[AddonSpec, ...]
+    environment: str = ""
+    guarded_groups: tuple[str, ...] = ()
+    """The team's groups (as the tenancy guard's): refused any change in the add-on namespaces."""
 
 
 def _check(addon: AddonSpec) -> None:
@@ -49,6 +55,7 @@ class AddonBundle(pulumi.ComponentResource):
     its verified chart archive."""
 
     charts: dict[str, k8s.helm.v4.Chart]
+    guard: k8s.admissionregistration.v1.ValidatingAdmissionPolicy | None
 
     def __init__(self, name: str, args: AddonBundleArgs, provider: pulumi.ProviderResource,
                  opts: pulumi.ResourceOptions | None = None):
@@ -58,7 +65,21 @@ class AddonBundle(pulumi.ComponentResource):
         self.charts = {}
         for addon in args.addons:
             self.charts[addon.name] = self._install(name, args, addon, provider)
+        self.guard = self._guard(name, args, provider) if args.addons and args.guarded_groups else None
         self.register_outputs({"addons": {a.name: a.version for a in args.addons}})
+
+    def _guard(self, name: str, args: AddonBundleArgs,
+               provider: pulumi.ProviderResource) -> k8s.admissionregistration.v1.ValidatingAdmissionPolicy:
+        """The add-on namespaces are the platform's: the team's groups may not create, change or delete
+        anything there (a RoleBinding of their own, an allow-all NetworkPolicy, a patched Deployment)."""
+        return deny_team_groups(
+            f"{name}-guard", f"shipyard-{args.team}-{args.environment}-addon-guard", args.team, args.guarded_groups,
+            {"namespaceSelector": {"matchLabels": {TEAM_LABEL: args.team},
+                                   "matchExpressions": [{"key": ADDON_LABEL, "operator": "Exists"}]},
+             "resourceRules": [{"apiGroups": ["*"], "apiVersions": ["*"], "resources": ["*"],
+                                "operations": ["CREATE", "UPDATE", "DELETE"]}]},
+            "managed by Shipyard (a platform add-on)", f"stacks/{args.team}/{args.environment}.yaml",
+            pulumi.ResourceOptions(parent=self, provider=provider))
 
     def _install(self, name: str, args: AddonBundleArgs, addon: AddonSpec,
                  provider: pulumi.ProviderResource) -> k8s.helm.v4.Chart:
@@ -66,7 +87,7 @@ class AddonBundle(pulumi.ComponentResource):
         ns = k8s.core.v1.Namespace(
             f"{name}-{addon.name}-ns",
             metadata={"name": addon.namespace,
-                      "labels": shipyard_labels(args.team, {"shipyard.io/addon": addon.name})},
+                      "labels": shipyard_labels(args.team, {ADDON_LABEL: addon.name})},
             opts=child)
         return k8s.helm.v4.Chart(
             f"{name}-{addon.name}",

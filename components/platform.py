@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Mapping
 from dataclasses import dataclass
 
@@ -42,7 +43,7 @@ def args_from_stack(stack: StackFile, catalog: Catalog, *, kubeconfig: pulumi.In
                           tags=dict(stack.tags), eks=eks, kubeconfig=kubeconfig, protect=prod)
     local = spec.provider == "local"
     addons = AddonBundleArgs(
-        team=stack.team,
+        team=stack.team, environment=stack.environment,
         # Values: the catalog's, then its `localValues` on local clusters only, then the stack's own.
         addons=tuple(AddonSpec(name=name, chart=entry.chart, repository=entry.repository, version=entry.version,
                                namespace=entry.namespace, archive=charts[name],
@@ -55,4 +56,5 @@ def args_from_stack(stack: StackFile, catalog: Catalog, *, kubeconfig: pulumi.In
                                        pods=str(ns.quota.pods), admins=tuple(ns.admins),
                                        developers=tuple(ns.developers), viewers=tuple(ns.viewers))
                          for ns in stack.namespaces))
+    addons = dataclasses.replace(addons, guarded_groups=tenancy.guarded_groups)
     return PlatformArgs(cluster=cluster, addons=addons, tenancy=tenancy)

@@ -2,13 +2,13 @@
 
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass, field
 
 import pulumi
 import pulumi_kubernetes as k8s
 
 from components._common import MANAGED_BY_LABEL, TEAM_LABEL, shipyard_labels
+from components._guard import deny_team_groups
 
 # Defaults for containers that declare no requests/limits, so the quota (which counts requests)
 # never rejects a pod just because its author forgot them.
@@ -79,41 +79,17 @@ class TeamTenancy(pulumi.ComponentResource):
         guard_name = f"shipyard-{args.team}-{args.environment}-tenancy-guard"
         stack_file = f"stacks/{args.team}/{args.environment}.yaml"
         opts = pulumi.ResourceOptions(parent=self, provider=provider, protect=args.protect)
-        # Group names are validated (no quotes or backslashes), so a JSON list is a valid CEL list literal.
-        groups = json.dumps(list(args.guarded_groups))
-        policy = k8s.admissionregistration.v1.ValidatingAdmissionPolicy(
-            f"{name}-guard",
-            metadata={"name": guard_name, "labels": shipyard_labels(args.team)},
-            spec={
-                "failurePolicy": "Fail",
-                "matchConstraints": {
-                    # Only this stack's namespaces, and only the objects Shipyard put there (for an UPDATE,
-                    # the old object counts too: taking the label off is refused like any other change).
-                    "namespaceSelector": {"matchLabels": {TEAM_LABEL: args.team,
-                                                          ENVIRONMENT_LABEL: args.environment}},
-                    "objectSelector": {"matchLabels": {MANAGED_BY_LABEL: "shipyard", TEAM_LABEL: args.team}},
-                    "resourceRules": [{"apiGroups": [group], "apiVersions": ["*"], "resources": [resource],
-                                       "operations": ["UPDATE", "DELETE"]}
-                                      for group, resource in GUARDED_RESOURCES],
-                },
-                # Requests of the team's groups only: the platform's identity never reaches the validation.
-                "matchConditions": [{"name": "requested-by-team-group",
-                                     "expression": f"request.userInfo.groups.exists(g, g in {groups})"}],
-                "validations": [{
-                    "expression": "false",
-                    "reason": "Forbidden",
-                    "message": f"managed by Shipyard: change {stack_file} or ask the platform team",
-                    "messageExpression": (f"request.kind.kind + ' ' + request.name + ' is managed by Shipyard; "
-                                          f"to change it, change {stack_file} or ask the platform team'"),
-                }],
+        return deny_team_groups(
+            f"{name}-guard", guard_name, args.team, args.guarded_groups,
+            {
+                # Only this stack's namespaces, and only the objects Shipyard put there (for an UPDATE,
+                # the old object counts too: taking the label off is refused like any other change).
+                "namespaceSelector": {"matchLabels": {TEAM_LABEL: args.team, ENVIRONMENT_LABEL: args.environment}},
+                "objectSelector": {"matchLabels": {MANAGED_BY_LABEL: "shipyard", TEAM_LABEL: args.team}},
+                "resourceRules": [{"apiGroups": [group], "apiVersions": ["*"], "resources": [resource],
+                                   "operations": ["UPDATE", "DELETE"]} for group, resource in GUARDED_RESOURCES],
             },
-            opts=opts)
-        k8s.admissionregistration.v1.ValidatingAdmissionPolicyBinding(
-            f"{name}-guard-binding",
-            metadata={"name": guard_name, "labels": shipyard_labels(args.team)},
-            spec={"policyName": policy.metadata.name, "validationActions": ["Deny"]},
-            opts=opts)
-        return policy
+            "managed by Shipyard", stack_file, opts)
 
     def _namespace(self, name: str, args: TeamTenancyArgs, spec: NamespaceSpec,
                    provider: pulumi.ProviderResource) -> k8s.core.v1.Namespace:

@@ -107,3 +107,45 @@ def test_chart_inputs_on_a_local_stack_carry_the_local_values(build):
     chart = rec.named("ledger-addons-metrics-server")
     assert chart.inputs["chart"] == ".charts/metrics-server-3.13.0.tgz" and chart.inputs["version"] == "3.13.0"
     assert chart.inputs["values"]["apiService"] == {"create": False}
+
+
+# -- The add-on guard: the team's groups may not touch the platform's add-on namespaces --
+def _guarded_bundle():
+    provider = k8s.Provider("k8s", kubeconfig="{}")
+    AddonBundle("ledger-addons", AddonBundleArgs(team="ledger", addons=(INGRESS,), environment="prod",
+                                                 guarded_groups=("ledger-devs", "ledger-leads")), provider=provider)
+
+
+def test_addon_namespaces_refuse_every_change_by_the_teams_groups(build):
+    rec = build(_guarded_bundle)
+    policy, binding = rec.named("ledger-addons-guard"), rec.named("ledger-addons-guard-binding")
+    assert policy.type == "kubernetes:admissionregistration.k8s.io/v1:ValidatingAdmissionPolicy"
+    assert policy.inputs["metadata"]["name"] == "shipyard-ledger-prod-addon-guard"
+    spec = policy.inputs["spec"]
+    assert spec["matchConstraints"]["namespaceSelector"] == {
+        "matchLabels": {"shipyard.io/team": "ledger"},
+        "matchExpressions": [{"key": "shipyard.io/addon", "operator": "Exists"}]}
+    assert spec["matchConstraints"]["resourceRules"] == [{"apiGroups": ["*"], "apiVersions": ["*"], "resources": ["*"],
+                                                          "operations": ["CREATE", "UPDATE", "DELETE"]}]
+    assert spec["matchConditions"][0]["expression"] == ('request.userInfo.groups.exists(g, g in '
+                                                        '["ledger-devs", "ledger-leads"])')
+    assert spec["validations"][0]["message"] == ("managed by Shipyard (a platform add-on): change "
+                                                 "stacks/ledger/prod.yaml or ask the platform team")
+    assert binding.inputs["spec"] == {"policyName": "shipyard-ledger-prod-addon-guard", "validationActions": ["Deny"]}
+
+
+def test_no_addon_guard_without_addons_or_groups(build):
+    rec = build(_bundle)
+    assert not [r for r in rec if "ValidatingAdmissionPolicy" in r.type]
+
+
+def test_platform_gives_the_addon_guard_the_tenancy_groups():
+    stack = StackFile.model_validate({
+        "team": "ledger", "environment": "dev", "owners": ["@acme/ledger"], "cluster": {"provider": "local"},
+        "addons": {"enable": ["metrics-server"]},
+        "namespaces": [{"name": "ledger-web", "quota": {"cpu": "1", "memory": "1Gi", "pods": 5},
+                        "developers": ["ledger-devs"], "viewers": ["system:authenticated"]}]})
+    catalog = load_catalog(REPO).catalog
+    args = args_from_stack(stack, catalog, kubeconfig="{}",
+                           charts={"metrics-server": ".charts/metrics-server-3.13.0.tgz"})
+    assert args.addons.guarded_groups == ("ledger-devs",) and args.addons.environment == "dev"

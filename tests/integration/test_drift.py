@@ -160,7 +160,7 @@ def test_unapplied_edit_is_pending_from_git_and_cli_exit_codes(applied, engine, 
     path.write_text(re.sub(r"pods: 20", "pods: 22", original))
     exe = str(Path(sys.executable).with_name("shipyard"))
     env = {k: v for k, v in os.environ.items() if k in ("PATH", "HOME", "SHIPYARD_HOME", "SHIPYARD_CHART_MIRROR",
-                                                      "SHIPYARD_TOOLS")}
+                                                      "SHIPYARD_TOOLS", "PYTHONPATH")}
     out = tmp_path / "drift.json"
     try:
         result = subprocess.run([exe, "--repo", str(itest_repo), "drift", STACK, "--json", str(out), "--markdown",
