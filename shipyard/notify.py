@@ -64,15 +64,23 @@ def _issue_body(report: StackReport, owners: list[str]) -> str:
     lines = [_marker(report.stack), f"<!-- shipyard-drift-fingerprint:{fingerprint(report)} -->",
              f"Shipyard found drift on stack {md_code(report.stack)} "
              f"({time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())}).",
-             "", "| source | op | resource | properties |", "|---|---|---|---|"]
+             "", "| source | op | resource | properties | by |", "|---|---|---|---|---|"]
     for change in report.changes:
-        props = ", ".join(md_code(p) for p in change.properties) or "—"
+        if change.op == "unmanaged":
+            props = md_text(", ".join(change.properties)) or "—"
+        else:
+            props = ", ".join(md_code(p) for p in change.properties) or "—"
+        who = (md_code(change.by) + (f" at {md_text(change.at)}" if change.at else "")) if change.by else "—"
         cells = [md_text(change.source or ""), md_text(change.op), f"{md_code(change.type)} {md_code(change.name)}",
-                 props]
+                 props, who]
         lines.append("| " + " | ".join(md_cell(cell) for cell in cells) + " |")
     lines += ["", "**live**: the running state no longer matches the last deployment — someone changed it "
               "out of band; `shipyard up` (on merge, or re-run the deploy workflow) puts Git's state back.",
-              "**git**: Git says something that was never applied — merge/deploy it, or revert the file.", ""]
+              "**git**: Git says something that was never applied — merge/deploy it, or revert the file."]
+    if any(change.op == "unmanaged" for change in report.changes):
+        lines.append("**unmanaged**: access granted or network opened by an object no stack declares; `shipyard up` "
+                     "leaves it in place (it may be the team's own) — delete it, or declare it in Git.")
+    lines.append("")
     mentioned = [md_mention(o) for o in owners if is_owner(o)]
     if mentioned:
         lines.append("Owners: " + " ".join(mentioned))

@@ -348,3 +348,50 @@ def test_report_markdown_comes_from_the_one_sink_module():
     import shipyard.report as report
 
     assert not any(hasattr(report, name) for name in ("_code", "_text", "_cell", "_block"))
+
+
+LIVE = ResourceChange("urn:ns", "kubernetes:core/v1:Namespace", "ledger-web-ns", "update",
+                      ('metadata.labels["pod-security.kubernetes.io/enforce"]',), "live", "kubectl-label",
+                      "2026-11-27T03:00:00Z",
+                      ({"path": 'metadata.labels["pod-security.kubernetes.io/enforce"]', "by": "kubectl-label",
+                        "at": "2026-11-27T03:00:00Z"},))
+UNMANAGED = ResourceChange("live:kubernetes:rbac.authorization.k8s.io/v1:RoleBinding::ledger-web/outside-admin",
+                           "kubernetes:rbac.authorization.k8s.io/v1:RoleBinding", "ledger-web/outside-admin",
+                           "unmanaged", ("grants access",), "live", "kubectl-create", "2026-11-27T04:00:00Z")
+
+
+def test_live_findings_name_who_and_when_and_survive_a_merge(tmp_path):
+    report = StackReport("ledger-dev", "drift", [LIVE, UNMANAGED], extra={"status": "drift"})
+    data = drift_json([report])
+    [stack] = data["stacks"]
+    assert stack["changes"][0]["by"] == "kubectl-label" and stack["changes"][0]["fields"][0]["at"]
+    assert stack["changes"][1]["op"] == "unmanaged" and "fields" not in stack["changes"][1]
+    merged = merge_reports([("drift.json", json.loads(json.dumps(data)))])
+    assert merged.as_json() == json.loads(json.dumps(data))
+    markdown = drift_markdown([report])
+    assert "by `kubectl-label` at 2026-11-27T03:00:00Z" in markdown
+    assert "**unmanaged** `kubernetes:rbac.authorization.k8s.io/v1:RoleBinding` `ledger-web/outside-admin` — grants " \
+           "access, not declared by any stack by `kubectl-create`" in markdown
+
+
+def test_a_malformed_live_finding_is_refused():
+    data = drift_json([StackReport("ledger-dev", "drift", [LIVE], extra={"status": "drift"})])
+    data["stacks"][0]["changes"][0]["fields"] = ["not an object"]
+    with pytest.raises(MergeError, match='"fields" must list objects'):
+        merge_reports([("drift.json", data)])
+
+
+def test_the_pr_comment_lists_each_repair_up_will_make_old_to_new():
+    repairs = [{"urn": "u", "type": "kubernetes:core/v1:Namespace", "name": "ledger-web-ns", "action": "patch",
+                "fields": [{"path": 'metadata.labels["pod-security.kubernetes.io/enforce"]', "old": "privileged",
+                            "new": "baseline", "by": "kubectl-label"}]},
+               {"urn": "v", "type": "kubernetes:core/v1:Service", "name": "metrics-server", "action": "recreate",
+                "fields": []},
+               {"urn": "w", "type": "kubernetes:core/v1:Secret", "name": "s", "action": "patch",
+                "fields": [{"path": "data.password", "old": "[secret]", "new": "[secret]"}]}]
+    markdown = preview_markdown([StackReport("ledger-dev", "preview", [], extra={"repairs": repairs})])
+    assert "**Will put back before the update** (changed out of band):" in markdown
+    assert ('`metadata.labels["pod-security.kubernetes.io/enforce"]`: `privileged` → `baseline` (by `kubectl-label`)'
+            in markdown)
+    assert "`metrics-server` — deleted out of band: created again" in markdown
+    assert "`[secret]` → `[secret]`" in markdown
