@@ -1,7 +1,8 @@
 """The real upstream chart archives (`../shared/charts`), and Helm chart repositories made of them.
 
 `shared_charts()` finds the archives: `$SHIPYARD_TEST_CHARTS`, else a `shared/charts` folder holding
-SHA256SUMS next to the repository or one of its parents. Without them a test fails (never skips): they are
+SHA256SUMS next to the repository or one of its parents (or those of the local repository it was cloned
+from). Without them a test fails (never skips): they are
 what proves the real charts work. `write_index` writes an index.yaml the way `helm repo index` does, read
 from each archive's own Chart.yaml, so a FileServer over the folder is a real chart repository.
 """
@@ -11,6 +12,7 @@ from __future__ import annotations
 import hashlib
 import os
 import shutil
+import subprocess
 import tarfile
 from pathlib import Path
 
@@ -30,12 +32,26 @@ def shared_charts() -> Path:
             pytest.fail(f"{ENV}={configured} has no SHA256SUMS; point it at the folder of real chart archives "
                         "(<chart>-<version>.tgz with SHA256SUMS, ../shared/charts)")
         return path
-    for parent in REPO.parents:
-        candidate = parent / "shared" / "charts"
-        if (candidate / "SHA256SUMS").is_file():
-            return candidate
+    # Next to this checkout, or — for a clone made elsewhere from a local repository (a CI job's clean clone)
+    # — next to the repository it was cloned from.
+    for root in (REPO, *_origin()):
+        for parent in root.parents:
+            candidate = parent / "shared" / "charts"
+            if (candidate / "SHA256SUMS").is_file():
+                return candidate
     pytest.fail(f"the real chart archives were not found: set {ENV} to the folder holding <chart>-<version>.tgz "
                 f"and SHA256SUMS (../shared/charts), none was found above {REPO}")
+
+
+def _origin() -> list[Path]:
+    """The local repository this checkout was cloned from, if it was (`remote.origin.url` is a path)."""
+    try:
+        url = subprocess.run(["git", "-C", str(REPO), "config", "--get", "remote.origin.url"], capture_output=True,
+                             text=True, timeout=10).stdout.strip()
+    except (OSError, subprocess.SubprocessError):
+        return []
+    url = url.removeprefix("file://")
+    return [Path(url).resolve()] if url.startswith("/") and Path(url).is_dir() else []
 
 
 def sums(directory: Path) -> dict[str, str]:
