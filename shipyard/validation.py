@@ -30,6 +30,19 @@ _TYPE_NAMES = {
 }
 
 
+_YAML_11_BOOLEANS = frozenset({"yes", "no", "on", "off", "y", "n"})
+
+
+def _stack_helm_values(loc: tuple[str | int, ...]) -> bool:
+    """`addons.values.<add-on>...` of a stack file: untyped Helm values (see `yamlfile.Untyped`)."""
+    return len(loc) > 3 and loc[0] == "addons" and loc[1] == "values"
+
+
+def _catalog_helm_values(loc: tuple[str | int, ...]) -> bool:
+    """`addons.<add-on>.values...` of the catalog: untyped Helm values."""
+    return len(loc) > 3 and loc[0] == "addons" and loc[2] == "values"
+
+
 def _describe(value: Any) -> str:
     if value is None:
         return "nothing (null)"
@@ -126,6 +139,8 @@ def _message(model: type[BaseModel], doc: YamlDocument, err: dict[str, Any],
         hint = ""
         if kind == "string_type" and isinstance(value, float):
             hint = f" — quote it: \"{shown(value)}\" (YAML reads an unquoted {shown(value)} as a number)"
+        elif kind == "bool_type" and isinstance(value, str) and value.lower() in _YAML_11_BOOLEANS:
+            hint = " — write true or false (YAML 1.2, which Shipyard and editors read, has no other booleans)"
         return loc, f"{key}: expected {_TYPE_NAMES[kind]}, got {_describe(value)}{hint}"
     if kind == "literal_error":
         expected = err.get("ctx", {}).get("expected", "")
@@ -174,7 +189,7 @@ def load_catalog(root: Path) -> LoadedCatalog:
     path = root / CATALOG_FILE
     shown = relpath(path, root)
     try:
-        doc = load_file(path, shown)
+        doc = load_file(path, shown, untyped=_catalog_helm_values)
     except YamlError as exc:
         return LoadedCatalog(None, exc.diagnostics)
     if not isinstance(doc.data, dict):
@@ -261,7 +276,7 @@ def _parse(path: Path, root: Path, catalog: Catalog | None, local_kubernetes_min
            policy: LoadedPolicy | None) -> tuple[StackFile | None, list[Diagnostic], list[Claim]]:
     where = display_path(path, root)
     try:
-        doc = load_file(path, where, root=root)
+        doc = load_file(path, where, root=root, untyped=_stack_helm_values)
     except YamlError as exc:
         if exc.document is None:
             return None, _bounded(sorted(exc.diagnostics), where), []
