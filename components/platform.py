@@ -45,10 +45,13 @@ def args_from_stack(stack: StackFile, catalog: Catalog, *, kubeconfig: pulumi.In
                                namespace=entry.namespace,
                                values=deep_merge(entry.values, stack.addons.values.get(name, {})))
                      for name in catalog.addons_for(stack) for entry in [catalog.addons[name]]))
+    unresolved = [ns.name for ns in stack.namespaces if ns.quota is None]
+    if unresolved:  # check_stack resolves the environment's default quota; a stack that skipped it cannot be built
+        raise ValueError(f"namespaces {', '.join(unresolved)} have no quota; pass the stack from check_stack")
     tenancy = TeamTenancyArgs(
         team=stack.team, environment=stack.environment, protect=prod,
         namespaces=tuple(NamespaceSpec(name=ns.name, cpu=str(ns.quota.cpu), memory=str(ns.quota.memory),
                                        pods=str(ns.quota.pods), admins=tuple(ns.admins),
                                        developers=tuple(ns.developers), viewers=tuple(ns.viewers))
-                         for ns in stack.namespaces))
+                         for ns in stack.namespaces if ns.quota is not None))
     return PlatformArgs(cluster=cluster, addons=addons, tenancy=tenancy)

@@ -16,7 +16,7 @@ from shipyard.catalog import CATALOG_FILE, MIRROR_DIR, Catalog, mirror_chart_ver
 from shipyard.cost import PRICES_FILE, PriceTable
 from shipyard.errors import Diagnostic, relpath, shown
 from shipyard.models import StackFile
-from shipyard.policy import POLICY_FILE, Policy
+from shipyard.policy import POLICY_FILE, Policy, with_default_quotas
 from shipyard.secrets import Redactor, Secret, find_secrets
 from shipyard.yamlfile import YamlDocument, YamlError, load_file, load_text, read_file
 
@@ -452,6 +452,7 @@ def validate_files(paths: list[Path], root: Path, catalog: Catalog | None, local
 @dataclass(frozen=True)
 class CheckedStack:
     stack: StackFile | None
+    """The valid stack with every namespace's quota resolved (the environment's default where omitted)."""
     catalog: Catalog | None
     policy: LoadedPolicy
     diagnostics: list[Diagnostic]
@@ -472,7 +473,11 @@ def check_stack(root: Path, path: Path, local_kubernetes_minor: str | None) -> C
                 claims.extend(claims_of(other, root))
         problems = sorted(problems + namespace_conflicts(claims, {display_path(path, root)}))
     diagnostics = loaded.diagnostics + policy.diagnostics + problems
-    return CheckedStack(None if diagnostics else stack, loaded.catalog, policy, diagnostics)
+    if diagnostics or stack is None:
+        return CheckedStack(None, loaded.catalog, policy, diagnostics)
+    # What is built (and previewed): every namespace with its quota, the environment's default where omitted.
+    resolved = with_default_quotas(stack, policy.policy) if policy.policy is not None else stack
+    return CheckedStack(resolved, loaded.catalog, policy, diagnostics)
 
 
 def platform_team(root: Path) -> list[str]:

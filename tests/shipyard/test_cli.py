@@ -123,6 +123,15 @@ def test_preview_offline_json_lists_the_resource_tree(capsys):
     assert stack["cost"]["priced"] is False and stack["cost"]["monthly"] == 0
 
 
+def test_preview_offline_shows_the_default_quota_of_a_namespace_without_one(capsys, platform_repo: Path):
+    path = platform_repo / "stacks/sandbox/dev.yaml"
+    path.write_text("\n".join(line for line in path.read_text().splitlines() if "quota:" not in line) + "\n")
+    code, out, _ = run(capsys, "--repo", str(platform_repo), "preview", "--offline", "sandbox-dev")
+    assert code == 0
+    quota = next(line for line in out.splitlines() if "sandbox-tenancy-sandbox-web-quota" in line)
+    assert 'spec.hard={"pods":"20","requests.cpu":"2","requests.memory":"4Gi"}' in quota  # policy.yaml dev defaultQuota
+
+
 def test_preview_offline_text_prints_a_tree(capsys):
     code, out, _ = run(capsys, "--repo", str(REPO), "preview", "--offline", "ledger-prod")
     assert code == 0
