@@ -35,8 +35,8 @@ def args_from_stack(stack: StackFile, catalog: Catalog, *, kubeconfig: pulumi.In
                                             desired_size=g.desired_size, max_size=g.max_size,
                                             disk_size_gib=g.disk_size_gib, capacity_type=g.capacity_type,
                                             labels=dict(g.labels)) for g in spec.node_groups),
-            availability_zones=spec.availability_zones or 3, vpc_cidr=spec.vpc_cidr or "10.0.0.0/16",
-            public_endpoint=bool(spec.public_endpoint), nat_per_zone=prod)
+            availability_zones=spec.availability_zones, vpc_cidr=spec.vpc_cidr,
+            public_endpoint=spec.public_endpoint, nat_per_zone=prod)
     cluster = ClusterArgs(team=stack.team, environment=stack.environment, provider=spec.provider,
                           tags=dict(stack.tags), eks=eks, kubeconfig=kubeconfig, protect=prod)
     addons = AddonBundleArgs(

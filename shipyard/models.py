@@ -31,6 +31,11 @@ SUPPORTED_KUBERNETES_VERSIONS: tuple[str, ...] = ("1.33", "1.34", "1.35", "1.36"
 """Kubernetes minors the platform supports (EKS standard support, and the local control plane's minor)."""
 
 PROVIDERS: tuple[str, ...] = ("eks", "local", "existing")
+PROVIDER_ONLY_FIELDS: dict[str, str] = {"region": "eks", "nodeGroups": "eks", "availabilityZones": "eks",
+                                        "vpcCidr": "eks", "publicEndpoint": "eks", "kubeconfigSecret": "existing"}
+"""Cluster keys that apply to one provider only (and are errors on the others)."""
+PROVIDER_REQUIRED_FIELDS: dict[str, tuple[str, ...]] = {"eks": ("region", "kubernetesVersion", "nodeGroups")}
+"""Cluster keys a provider cannot do without."""
 
 RESERVED_NAMESPACES = frozenset({"default", "kube-system", "kube-public", "kube-node-lease"})
 RESERVED_TAG_KEYS = frozenset({"team", "environment", "managed-by"})
@@ -237,7 +242,7 @@ def _located(model: str, errors: list[tuple[tuple[str | int, ...], PydanticCusto
 
 class _Model(BaseModel):
     # strict: YAML already has types; "3" must not quietly become 3, nor 1.33 become "1.33".
-    # Field docstrings are turned into schema descriptions by `stack_json_schema` (not by pydantic's
+    # Field docstrings are turned into schema descriptions by `shipyard.schema` (not by pydantic's
     # use_attribute_docstrings, which re-reads the source on every import and costs `validate` ~0.1 s).
     model_config = ConfigDict(extra="forbid", strict=True, frozen=True, alias_generator=to_camel,
                               populate_by_name=False, field_title_generator=field_title)
@@ -299,32 +304,29 @@ class Cluster(_Model):
     control plane; for existing it is informational."""
     node_groups: list[NodeGroup] | None = Field(default=None, min_length=1, max_length=20)
     """Managed node groups (*eks only*, at least one there). Names must be unique."""
-    availability_zones: Count | None = Field(default=None, ge=2, le=6)
+    availability_zones: Count = Field(default=3, ge=2, le=6)
     """Availability zones the VPC spans (*eks only*, 2-6, default 3)."""
-    vpc_cidr: Cidr | None = None
+    vpc_cidr: Cidr = "10.0.0.0/16"
     """IPv4 range of the VPC (*eks only*, /16 to /20, default `10.0.0.0/16`)."""
-    public_endpoint: bool | None = None
+    public_endpoint: bool = False
     """Expose the Kubernetes API endpoint to the internet (*eks only*, default false: private endpoint)."""
-    kubeconfig_secret: KubeconfigSecret | None = None
+    kubeconfig_secret: KubeconfigSecret = "kubeconfig"
     """*existing only*: name of the Pulumi **secret** config value holding the kubeconfig
     (default `kubeconfig`, i.e. `pulumi config set --secret kubeconfig ...`)."""
 
     @model_validator(mode="after")
     def _provider_fields(self) -> Cluster:
-        only = {"region": "eks", "nodeGroups": "eks", "availabilityZones": "eks", "vpcCidr": "eks",
-                "publicEndpoint": "eks", "kubeconfigSecret": "existing"}
         errors = []
-        for key, owner in only.items():
+        for key, owner in PROVIDER_ONLY_FIELDS.items():
             value = getattr(self, to_snake(key))
-            if value is not None and self.provider != owner:
+            if to_snake(key) in self.model_fields_set and self.provider != owner:
                 errors.append(((key,), _error("provider_field", "'{key}' does not apply to provider '{provider}' "
                                               "(only to '{owner}'); remove it", key=key, provider=self.provider,
                                               owner=owner), value))
-        if self.provider == "eks":
-            for key in ("region", "kubernetesVersion", "nodeGroups"):
-                if getattr(self, to_snake(key)) is None:
-                    errors.append(((key,), _error("provider_required", "'{key}' is required for provider 'eks'; add it", key=key),
-                                   None))
+        for key in PROVIDER_REQUIRED_FIELDS.get(self.provider, ()):
+            if getattr(self, to_snake(key)) is None:
+                errors.append(((key,), _error("provider_required", "'{key}' is required for provider '{provider}'; "
+                                              "add it", key=key, provider=self.provider), None))
         seen: dict[str, int] = {}
         for index, group in enumerate(self.node_groups or ()):
             if group.name in seen:
@@ -452,50 +454,3 @@ class StackFile(_Model):
 
 def to_snake(camel: str) -> str:
     return re.sub(r"(?<!^)(?=[A-Z])", "_", camel).lower()
-
-
-def field_docstrings(module_source: str) -> dict[str, tuple[str | None, dict[str, str]]]:
-    """Class docstring and attribute docstrings (the string right under `name: type`) per class."""
-    import ast
-    import inspect
-
-    out: dict[str, tuple[str | None, dict[str, str]]] = {}
-    for node in ast.parse(module_source).body:
-        if not isinstance(node, ast.ClassDef):
-            continue
-        fields: dict[str, str] = {}
-        for stmt, after in zip(node.body, node.body[1:]):
-            if (isinstance(stmt, ast.AnnAssign) and isinstance(stmt.target, ast.Name)
-                    and isinstance(after, ast.Expr) and isinstance(after.value, ast.Constant)
-                    and isinstance(after.value.value, str)):
-                fields[stmt.target.id] = inspect.cleandoc(after.value.value)
-        out[node.name] = (ast.get_docstring(node), fields)
-    return out
-
-
-def describe_schema(schema: dict[str, Any], models: list[type[BaseModel]]) -> dict[str, Any]:
-    """Put class and field docstrings into a JSON Schema as `description`s (what editors show on hover)."""
-    import inspect
-    import sys
-
-    for model in models:
-        docs = field_docstrings(inspect.getsource(sys.modules[model.__module__]))
-        class_doc, field_docs = docs.get(model.__name__, (None, {}))
-        target = schema if schema.get("title") == model.__name__ else schema.get("$defs", {}).get(model.__name__)
-        if target is None:
-            continue
-        if class_doc:
-            target["description"] = class_doc
-        for name, info in model.model_fields.items():
-            prop = target.get("properties", {}).get(info.alias or name)
-            if prop is not None and name in field_docs:
-                prop["description"] = field_docs[name]
-    return schema
-
-
-def stack_json_schema() -> dict[str, Any]:
-    """JSON Schema of a stack file, as committed at `schema/stack.schema.json`."""
-    schema = StackFile.model_json_schema(by_alias=True, mode="validation")
-    describe_schema(schema, [StackFile, Cluster, NodeGroup, Namespace, NamespaceQuota, Addons])
-    return {"$schema": "https://json-schema.org/draft/2020-12/schema",
-            "$id": "https://shipyard.dev/schema/stack.schema.json", **schema}
