@@ -9,10 +9,11 @@ JSON Schema can express is in it, with the message editors show (`errorMessage`,
 the yaml-language-server's extensions); the others are listed in the README under "checked only by CI",
 and `tests/shipyard/test_editor_parity.py` holds the two to that.
 
-Two constraints shape it. Editors offer every key of every schema that applies, so a key of one provider
+Three constraints shape it. Editors offer every key of every schema that applies, so a key of one provider
 lives only in that provider's branch (`if provider == eks then EksCluster`), and rule-only branches mark
-their keys `doNotSuggest`. And a `not` shows no message of its own, so "anything but these" is a
-negative-lookahead `pattern` with a `patternErrorMessage`.
+their keys `doNotSuggest`. A `not` shows no message of its own, so "anything but these" is a
+negative-lookahead `pattern` with a `patternErrorMessage`. And editors mark a refused value on its
+value's first line but a refused key on its own, so keys that must go are refused by `propertyNames`.
 """
 
 from __future__ import annotations
@@ -232,13 +233,15 @@ def _provider_clusters(cluster: dict[str, Any], local_minor: str | None) -> dict
     variants = {}
     for provider in PROVIDERS:
         own: dict[str, Any] = {}
+        foreign = []
         for key, prop in properties.items():
             owner = PROVIDER_ONLY_FIELDS.get(key)
             if owner is None or owner == provider:
                 own[key] = prop
-            else:
+            else:  # refused by name (so the key's own line is marked), never offered
                 message = f"'{key}' does not apply to provider '{provider}' (only to '{owner}'); remove it"
-                own[key] = {"description": message, "enum": [], "errorMessage": message, "doNotSuggest": True}
+                own[key] = {"description": message, "doNotSuggest": True}
+                foreign.append(none_of([key], message))
         if provider == "local" and local_minor is not None:
             own["kubernetesVersion"] = {
                 **own["kubernetesVersion"], "enum": [local_minor],
@@ -246,6 +249,7 @@ def _provider_clusters(cluster: dict[str, Any], local_minor: str | None) -> dict
                                 "(quoted) or remove the key"}
         variants[PROVIDER_DEFS[provider]] = {
             "title": f"{provider} cluster", "type": "object", "additionalProperties": False, "properties": own,
+            "propertyNames": {"allOf": foreign},
             "required": ["provider", *PROVIDER_REQUIRED_FIELDS.get(provider, ())]}
     provider = properties["provider"]
     provider["errorMessage"] = "One of: " + ", ".join(PROVIDERS)
@@ -316,8 +320,7 @@ def _catalog_rules(defs: dict[str, dict[str, Any]], catalog: Catalog) -> None:
         rules.append({
             "if": {"required": ["values"], "properties": {"values": {"required": [name]}},
                    "anyOf": [{"not": {"anyOf": gets}}, _contains("disable", [name])]},
-            "then": {"properties": {"values": {"properties": {name: {
-                "enum": [], "errorMessage": message, "doNotSuggest": True}}}}}})
+            "then": {"properties": {"values": {"propertyNames": none_of([name], message)}}}})
     defs["Addons"]["allOf"] = rules
 
     namespace = defs["Namespace"]["properties"]["name"]

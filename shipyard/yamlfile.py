@@ -192,6 +192,8 @@ def _what(value: Any) -> str:
     return "null" if value is None else f"the number {value}"
 
 
+_LONE_CR = re.compile(r"\r(?!\n)")
+
 _MAX_NUMBER_CHARS = 100
 """Longer numerals are refused before conversion: Python refuses ints over 4,300 digits (with a ValueError
 that would be a traceback), and no stack-file number comes near this."""
@@ -275,6 +277,12 @@ def load_text(text: str, display_path: str, untyped: Untyped | None = None) -> Y
     if len(text) > MAX_BYTES or len(text.encode("utf-8", "surrogatepass")) > MAX_BYTES:
         raise fail(None, f"file is larger than {MAX_BYTES // 1024} KiB; a stack file should be a few hundred "
                          "lines — split it or remove the bulk")
+    lone = _LONE_CR.search(text)
+    if lone is not None:  # YAML calls it a line break, the editors' parser does not: they would read two files
+        line = text.count("\n", 0, lone.start()) + 1
+        raise YamlError([Diagnostic(display_path, line, lone.start() - text.rfind("\n", 0, lone.start()),
+                                    "a carriage return without a line feed: YAML parsers disagree on whether it "
+                                    "ends a line; save the file with \\n (or \\r\\n) line endings")])
     parser = _EventParser(text)
     try:
         doc = _compose(parser, display_path, problems, problem_locs, located, untyped)

@@ -249,3 +249,10 @@ def test_a_numeral_too_long_for_any_field_is_a_located_error_not_a_traceback(tex
 
 def test_long_text_that_only_looks_numeric_when_quoted_is_fine():
     assert load_text('x: "' + "9" * 5000 + '"\n', "s.yaml").data == {"x": "9" * 5000}
+
+
+def test_a_carriage_return_without_a_line_feed_is_refused():
+    # libyaml ends a line there, the editors' parser does not: the two would read different files.
+    [error] = _errors("a: 1\n# note\rb: 2\n")
+    assert error.startswith("f.yaml:2:7:") and "carriage return without a line feed" in error
+    assert load_text("a: 1\r\nb: 2\r\n", "f.yaml").data == {"a": 1, "b": 2}

@@ -7,12 +7,36 @@ and collect `textDocument/publishDiagnostics`, completion and hover results.
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
+import shutil
 import subprocess
+import sys
 import threading
 from pathlib import Path
 from typing import Any
+
+LSP_DIR = Path(__file__).resolve().parents[1] / "lsp"
+"""tests/lsp: package.json and package-lock.json pin the yaml-language-server; node_modules is git-ignored."""
+STAMP = ".shipyard-lock.sha256"
+
+
+def install(directory: Path = LSP_DIR) -> Path:
+    """Install the pinned yaml-language-server (`npm ci`) unless the installed one matches package-lock.json;
+    returns its executable. Idempotent: a second call only hashes the lock file."""
+    lock = directory / "package-lock.json"
+    want = hashlib.sha256(lock.read_bytes()).hexdigest()
+    stamp = directory / "node_modules" / STAMP
+    server = directory / "node_modules" / "yaml-language-server" / "bin" / "yaml-language-server"
+    if server.is_file() and stamp.is_file() and stamp.read_text().strip() == want:
+        return server
+    npm = shutil.which("npm")
+    if npm is None:
+        raise FileNotFoundError("npm is not on PATH; install Node.js 20+ to run the language server tests")
+    subprocess.run([npm, "ci", "--no-audit", "--no-fund", "--loglevel=error"], cwd=directory, check=True)
+    stamp.write_text(want + "\n")
+    return server
 
 
 class LspError(Exception):
@@ -35,6 +59,8 @@ class LanguageServer:
         self._write_lock = threading.Lock()
         self._process: subprocess.Popen[bytes] | None = None
         self.stderr: list[str] = []
+        self.telemetry: list[Any] = []
+        """`telemetry/event`s the server sent: how it reports its own failures (e.g. yaml.validation.error)."""
         self._versions: dict[str, int] = {}
 
     # -- lifecycle ---------------------------------------------------------------------------------
@@ -121,7 +147,10 @@ class LanguageServer:
             if "method" in message and "id" in message:
                 self._answer(message)
             elif "method" in message:
-                if message["method"] == "textDocument/publishDiagnostics":
+                if message["method"] == "telemetry/event":
+                    with self._cond:
+                        self.telemetry.append(message.get("params"))
+                elif message["method"] == "textDocument/publishDiagnostics":
                     params = message["params"]
                     with self._cond:
                         self._diagnostics.setdefault(params["uri"], []).append(params["diagnostics"])
@@ -189,3 +218,8 @@ class LanguageServer:
         if isinstance(contents, list):
             return "\n".join(c if isinstance(c, str) else c.get("value", "") for c in contents)
         return str(contents)
+
+
+if __name__ == "__main__":  # python -m tests.support.lsp: install the pinned server, print its path
+    print(install())
+    sys.exit(0)

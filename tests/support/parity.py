@@ -51,7 +51,7 @@ CI_ONLY: dict[str, re.Pattern[str]] = {
     "YAML the loader refuses": re.compile(
         r"merge keys|more than one YAML document|YAML tag .* is not allowed|deeper than|alias|"
         r"larger than|not UTF-8|symbolic link|not a regular file|'%YAML|characters long cannot be|"
-        r"mapping keys must be plain strings|character #x|YAML syntax error"),
+        r"mapping keys must be plain strings|character #x|YAML syntax error|carriage return without a line feed"),
     "quantities that are not finite": re.compile(r"is not a finite number"),
 }
 """The README's "checked only by CI" entries (names as written there), with the `validate` messages of each."""
@@ -71,6 +71,7 @@ class Outcome:
     case: Case
     editor: list[str]
     ci: list[str]
+    ci_lines: list[int] = field(default_factory=list)
 
     @property
     def verdict(self) -> str:
@@ -178,7 +179,8 @@ class Judge:
                     shutil.rmtree(target.parent)
             else:
                 target.write_bytes(before)
-        return Outcome(case, editor.problems(case.content, self.validator), [d.message for d in ci])
+        return Outcome(case, editor.problems(case.content, self.validator), [d.message for d in ci],
+                       [d.line for d in ci])
 
 
 def run(seed: int = SEED, count: int = MUTANTS, root: Path | None = None) -> Summary:
