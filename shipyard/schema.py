@@ -260,7 +260,8 @@ def _provider_clusters(cluster: dict[str, Any], local_minor: str | None) -> dict
     cluster["properties"] = {"provider": provider}
     cluster.pop("additionalProperties")  # the provider branch decides which keys belong
     cluster["required"] = ["provider"]
-    cluster["allOf"] = [{"if": {"required": ["provider"], "properties": {"provider": {"const": p}}},
+    # `type` in the condition: a cluster that is not a mapping is one error (its type), not one per provider.
+    cluster["allOf"] = [{"if": {"type": "object", "required": ["provider"], "properties": {"provider": {"const": p}}},
                          "then": {"$ref": f"#/$defs/{PROVIDER_DEFS[p]}"}} for p in PROVIDERS]
     return variants
 

@@ -10,6 +10,7 @@ the installed copy matches the lock file). Without Node.js on PATH these tests a
 from __future__ import annotations
 
 import json
+import re
 import shutil
 from pathlib import Path
 from typing import Any
@@ -170,6 +171,10 @@ def test_a_sample_of_mutants_gets_the_editor_verdict_of_the_parity_test(files, s
     mutants = parity.mutant_cases(parity.SEED, MUTANT_SAMPLE)
     served = files.batch([(case.content, Path(case.path).name) for case in mutants])
     same, ci_only, crashed, differ = 0, 0, 0, []
+    messages = [d["message"] for _, diagnostics in served for d in diagnostics]
+    raw = [m for m in messages if re.search(r"does not match the pattern|Valid values|Invalid pattern|"
+                                            r"Matches a schema that is not allowed|Expected \"\w+ cluster\"", m)]
+    assert not raw, raw[:5]  # every schema message is in words (and a wrong cluster is one error, not four)
     for case, (_, diagnostics) in zip(mutants, served):
         outcome = judge.judge(case)
         if bool(diagnostics) == bool(outcome.editor):
