@@ -21,7 +21,6 @@ import time
 from collections import Counter
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
 
 from shipyard.repo import Repo
 from shipyard.validation import LoadedPolicy, load_catalog, load_policy, validate_files
