@@ -243,8 +243,11 @@ def _provider_clusters(cluster: dict[str, Any], local_minor: str | None) -> dict
                 own[key] = {"description": message, "doNotSuggest": True}
                 foreign.append(none_of([key], message))
         if provider == "local" and local_minor is not None:
+            version = own["kubernetesVersion"]
             own["kubernetesVersion"] = {
-                **own["kubernetesVersion"], "enum": [local_minor],
+                **version, "enum": [local_minor],
+                "markdownDescription": version["markdownDescription"].replace(
+                    EXAMPLES[("Cluster", "kubernetesVersion")], f'kubernetesVersion: "{local_minor}"'),
                 "errorMessage": f'The local control plane runs Kubernetes {local_minor}: write "{local_minor}" '
                                 "(quoted) or remove the key"}
         variants[PROVIDER_DEFS[provider]] = {

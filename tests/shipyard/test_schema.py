@@ -130,3 +130,21 @@ def test_an_invalid_catalog_or_policy_is_an_error_not_a_schema(platform_repo: Pa
     policy.write_text(policy.read_text().replace("maxNodesTotal: 10", "maxNodesTotal: ten"))
     assert main(["--repo", str(platform_repo), "schema"]) == 1
     assert "policy.yaml:" in capsys.readouterr().err
+
+
+def test_every_example_is_valid_for_its_key(schema):
+    import yaml
+
+    from tests.support.editor import EditorValidator
+
+    checked = 0
+    for definition, key, prop in _properties(schema):
+        match = re.search(r"```yaml\n(.*)\n```", prop.get("markdownDescription", ""), re.S)
+        if not match or definition in ("Cluster",):  # Cluster's keys are shown through the provider branches
+            continue
+        example = yaml.safe_load(match[1])
+        assert list(example) == [key], (definition, key, example)
+        errors = list(EditorValidator({**prop, "$defs": schema["$defs"]}).iter_errors(example[key]))
+        assert not errors, (definition, key, [e.message for e in errors])
+        checked += 1
+    assert checked > 30
