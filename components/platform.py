@@ -37,8 +37,8 @@ def args_from_stack(stack: StackFile, catalog: Catalog, *, kubeconfig: pulumi.In
                                             desired_size=g.desired_size, max_size=g.max_size,
                                             disk_size_gib=g.disk_size_gib, capacity_type=g.capacity_type,
                                             labels=dict(g.labels)) for g in spec.node_groups),
-            availability_zones=spec.availability_zones or 3, vpc_cidr=spec.vpc_cidr or "10.0.0.0/16",
-            public_endpoint=bool(spec.public_endpoint), nat_per_zone=prod)
+            availability_zones=spec.availability_zones, vpc_cidr=spec.vpc_cidr,
+            public_endpoint=spec.public_endpoint, nat_per_zone=prod)
     cluster = ClusterArgs(team=stack.team, environment=stack.environment, provider=spec.provider,
                           tags=dict(stack.tags), eks=eks, kubeconfig=kubeconfig, protect=prod)
     local = spec.provider == "local"
@@ -50,11 +50,14 @@ def args_from_stack(stack: StackFile, catalog: Catalog, *, kubeconfig: pulumi.In
                                values=deep_merge(deep_merge(entry.values, entry.local_values if local else {}),
                                                  stack.addons.values.get(name, {})))
                      for name in catalog.addons_for(stack) for entry in [catalog.addons[name]]))
+    unresolved = [ns.name for ns in stack.namespaces if ns.quota is None]
+    if unresolved:  # check_stack resolves the environment's default quota; a stack that skipped it cannot be built
+        raise ValueError(f"namespaces {', '.join(unresolved)} have no quota; pass the stack from check_stack")
     tenancy = TeamTenancyArgs(
         team=stack.team, environment=stack.environment, protect=prod,
         namespaces=tuple(NamespaceSpec(name=ns.name, cpu=str(ns.quota.cpu), memory=str(ns.quota.memory),
                                        pods=str(ns.quota.pods), admins=tuple(ns.admins),
                                        developers=tuple(ns.developers), viewers=tuple(ns.viewers))
-                         for ns in stack.namespaces))
+                         for ns in stack.namespaces if ns.quota is not None))
     addons = dataclasses.replace(addons, guarded_groups=tenancy.guarded_groups)
     return PlatformArgs(cluster=cluster, addons=addons, tenancy=tenancy)

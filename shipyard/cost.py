@@ -130,7 +130,7 @@ def estimate(stack: StackFile, catalog: Catalog, prices: PriceTable) -> CostEsti
         lines.append(CostLine(f"node volumes {group.name}: gp3", group.desired_size * group.disk_size_gib, "GiB",
                               group.desired_size * group.disk_size_gib * region.ebs_gp3_gib_monthly))
     # Mirrors components/platform.py: prod gets one NAT gateway per zone, other environments share one.
-    nats = (spec.availability_zones or 3) if stack.environment == "prod" else 1
+    nats = spec.availability_zones if stack.environment == "prod" else 1
     lines.append(CostLine("NAT gateways", nats, "gateway", nats * region.nat_gateway_hourly * hours))
     balancers = load_balancer_count(stack, catalog)
     if balancers:

@@ -11,11 +11,15 @@ add-on catalog, the file's own name) live in model validators and raise errors
 from __future__ import annotations
 
 import ipaddress
+import math
 import re
+from decimal import Decimal, InvalidOperation
 from typing import Annotated, Any, Literal
 
-from pydantic import AfterValidator, BaseModel, ConfigDict, Field, ValidationError, ValidationInfo, model_validator
+from pydantic import (AfterValidator, BaseModel, BeforeValidator, ConfigDict, Field, ValidationError, ValidationInfo,
+                      WithJsonSchema, field_validator, model_validator)
 from pydantic.alias_generators import to_camel
+from pydantic.fields import FieldInfo
 from pydantic_core import InitErrorDetails, PydanticCustomError
 
 from shipyard.errors import shown
@@ -27,10 +31,17 @@ SUPPORTED_KUBERNETES_VERSIONS: tuple[str, ...] = ("1.33", "1.34", "1.35", "1.36"
 """Kubernetes minors the platform supports (EKS standard support, and the local control plane's minor)."""
 
 PROVIDERS: tuple[str, ...] = ("eks", "local", "existing")
+PROVIDER_ONLY_FIELDS: dict[str, str] = {"region": "eks", "nodeGroups": "eks", "availabilityZones": "eks",
+                                        "vpcCidr": "eks", "publicEndpoint": "eks", "kubeconfigSecret": "existing"}
+"""Cluster keys that apply to one provider only (and are errors on the others)."""
+PROVIDER_REQUIRED_FIELDS: dict[str, tuple[str, ...]] = {"eks": ("region", "kubernetesVersion", "nodeGroups")}
+"""Cluster keys a provider cannot do without."""
 
 RESERVED_NAMESPACES = frozenset({"default", "kube-system", "kube-public", "kube-node-lease"})
 RESERVED_TAG_KEYS = frozenset({"team", "environment", "managed-by"})
 
+# Every pattern is matched whole (`fullmatch`: "abc\n" is not a label) and is also a JSON Schema pattern, so
+# it must mean the same in Python and in ECMAScript (no \d, \s, \Z; `$` only at the very end).
 _DNS_LABEL = re.compile(r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?$")
 _OWNER = re.compile(r"^@[A-Za-z0-9](?:[A-Za-z0-9-]{0,38})(?:/[A-Za-z0-9][A-Za-z0-9._-]*)?$(?!\n)")  # nor "@x\n"
 _GROUP = re.compile(r"^[A-Za-z0-9][A-Za-z0-9:@._/-]{0,252}$")
@@ -42,6 +53,22 @@ _TAG_KEY = re.compile(r"^[A-Za-z0-9 _.:/=+\-@]{1,128}$")
 _LABEL_KEY = re.compile(r"^([a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*/)?"
                         r"[A-Za-z0-9]([-A-Za-z0-9_.]{0,61}[A-Za-z0-9])?$")
 _LABEL_VALUE = re.compile(r"^([A-Za-z0-9]([-A-Za-z0-9_.]{0,61}[A-Za-z0-9])?)?$")
+_OCTET = r"(?:25[0-5]|2[0-4][0-9]|1[0-9]{2}|[1-9]?[0-9])"
+
+
+def _cidr_pattern() -> str:
+    """An IPv4 network a.b.c.0/16 to /20 with no host bits set, as one regular expression: the third octet
+    must be a multiple of 2**(24 - prefix), so each multiple of 16 allows the prefixes from its own upwards."""
+    by_prefixes: dict[str, list[int]] = {}
+    for third in range(0, 256, 16):
+        lowest = max(16, 24 - ((third & -third).bit_length() - 1)) if third else 16
+        by_prefixes.setdefault("|".join(str(p) for p in range(lowest, 21)), []).append(third)
+    options = "|".join(f"(?:{'|'.join(map(str, thirds))})\\.0/(?:{prefixes})" for prefixes, thirds in by_prefixes.items())
+    return f"^{_OCTET}\\.{_OCTET}\\.(?:{options})$"
+
+
+_CIDR = re.compile(_cidr_pattern())
+_KUBECONFIG_SECRET = re.compile(r"^[A-Za-z][A-Za-z0-9_.-]*$")
 
 
 def _error(kind: str, message: str, **ctx: Any) -> PydanticCustomError:
@@ -52,7 +79,7 @@ def _error(kind: str, message: str, **ctx: Any) -> PydanticCustomError:
 
 def _check(pattern: re.Pattern[str], kind: str, message: str):
     def check(value: str) -> str:
-        if not pattern.match(value):
+        if not pattern.fullmatch(value):
             raise _error(kind, message, value=value)
         return value
 
@@ -60,7 +87,7 @@ def _check(pattern: re.Pattern[str], kind: str, message: str):
 
 
 def _dns_label(value: str) -> str:
-    if len(value) > 63 or not _DNS_LABEL.match(value):
+    if len(value) > 63 or not _DNS_LABEL.fullmatch(value):
         raise _error("dns_label", "'{value}' is not a DNS-1123 label: use at most 63 lower-case letters, digits "
                      "and '-', starting and ending with a letter or digit", value=value)
     return value
@@ -69,10 +96,17 @@ def _dns_label(value: str) -> str:
 def _quantity(value: str | int | float) -> str:
     if isinstance(value, bool):
         raise _error("quantity", "expected a Kubernetes quantity such as \"2\", \"500m\" or \"4Gi\", got a boolean")
-    text = str(value)
+    if isinstance(value, (int, float)):
+        if isinstance(value, float) and not math.isfinite(value):
+            raise _error("quantity", "'{value}' is not a finite number; write a Kubernetes quantity such as \"2\" "
+                         "or \"4Gi\"", value=str(value))
+        if value < 0:
+            raise _error("quantity", "'{value}' is negative; quotas must be zero or more", value=str(value))
+        value = str(value) if value else "0"  # -0.0 is zero
+    text = value
     if text.startswith("-"):
         raise _error("quantity", "'{value}' is negative; quotas must be zero or more", value=text)
-    if not _QUANTITY.match(text):
+    if not _QUANTITY.fullmatch(text):
         raise _error("quantity", "'{value}' is not a Kubernetes quantity; write e.g. \"2\", \"500m\", \"512Mi\" "
                      "or \"4Gi\" (binary suffixes Ki Mi Gi Ti, decimal k M G T, milli m)", value=text)
     return text
@@ -85,45 +119,118 @@ def _kubernetes_version(value: str) -> str:
     return value
 
 
+_BINARY_SUFFIX = {"Ki": 2 ** 10, "Mi": 2 ** 20, "Gi": 2 ** 30, "Ti": 2 ** 40, "Pi": 2 ** 50, "Ei": 2 ** 60}
+_DECIMAL_SUFFIX = {"n": Decimal("1e-9"), "u": Decimal("1e-6"), "m": Decimal("1e-3"), "k": Decimal(10 ** 3),
+                   "M": Decimal(10 ** 6), "G": Decimal(10 ** 9), "T": Decimal(10 ** 12), "P": Decimal(10 ** 15),
+                   "E": Decimal(10 ** 18)}
+
+
+def quantity_value(quantity: str) -> Decimal:
+    """The amount a (valid) Kubernetes quantity stands for: `"500m"` -> 0.5, `"4Gi"` -> 4294967296."""
+    text = quantity.lstrip("+")
+    for suffix, factor in _BINARY_SUFFIX.items():
+        if text.endswith(suffix):
+            return Decimal(text[:-2]) * factor
+    if text[-1:] in _DECIMAL_SUFFIX:
+        return Decimal(text[:-1]) * _DECIMAL_SUFFIX[text[-1]]
+    try:
+        return Decimal(text)
+    except InvalidOperation:  # pragma: no cover - `_quantity` accepted it
+        raise ValueError(f"not a quantity: {quantity}") from None
+
+
 def _cidr(value: str) -> str:
+    if _CIDR.fullmatch(value):  # the JSON Schema's pattern: the editor and CI accept exactly the same
+        return value
     try:
         net = ipaddress.IPv4Network(value, strict=True)
     except ValueError:
-        raise _error("cidr", "'{value}' is not an IPv4 network in CIDR form such as 10.0.0.0/16", value=value) from None
+        try:
+            loose = ipaddress.IPv4Network(value, strict=False)
+        except ValueError:
+            raise _error("cidr", "'{value}' is not an IPv4 network in CIDR form such as 10.0.0.0/16",
+                         value=value) from None
+        raise _error("cidr", "'{value}' has host bits set; the network is {network}", value=value,
+                     network=str(loose)) from None
     if not 16 <= net.prefixlen <= 20:
         raise _error("cidr", "'{value}' must be between /16 and /20 so every zone gets public and private subnets",
                      value=value)
+    raise _error("cidr", "write '{value}' as a.b.c.d/NN without leading zeros, e.g. {network}", value=value,
+                 network=str(net))
+
+
+def _whole_number(value: Any) -> Any:
+    """`2.0` and `1e3` are whole numbers, as in JSON (and so in the editor): accept them as 2 and 1000."""
+    if isinstance(value, float) and math.isfinite(value) and value.is_integer():
+        return int(value)
     return value
 
 
-DnsLabel = Annotated[str, AfterValidator(_dns_label),
-                     Field(max_length=63, json_schema_extra={"pattern": _DNS_LABEL.pattern})]
+def _pattern(pattern: str, message: str, **extra: Any) -> dict[str, Any]:
+    """The JSON Schema of a string type: its pattern and the message editors show instead of the pattern."""
+    return {"type": "string", "pattern": pattern, "patternErrorMessage": message, **extra}
+
+
+# The named types: each carries its CI check and its JSON Schema (what editors check, with their message).
+DnsLabel = Annotated[str, AfterValidator(_dns_label), WithJsonSchema(_pattern(
+    r"^(?=.{1,63}$)[a-z0-9]([-a-z0-9]*[a-z0-9])?$",
+    "A DNS-1123 label: at most 63 lower-case letters, digits and '-', starting and ending with a letter or digit"))]
 """A DNS-1123 label: lower-case letters, digits and '-', at most 63 characters."""
-Quantity = Annotated[str | int | float, AfterValidator(_quantity),
-                     Field(json_schema_extra={"pattern": _QUANTITY.pattern})]
+Quantity = Annotated[str | int | float, AfterValidator(_quantity), WithJsonSchema({
+    "type": ["string", "number"], "pattern": _QUANTITY.pattern, "minimum": 0, "maximum": 1.7976931348623157e308,
+    "errorMessage": "A Kubernetes quantity, zero or more: e.g. \"2\", 500m, 512Mi, 4Gi or 100 (binary suffixes Ki Mi "
+                    "Gi Ti, decimal k M G T, milli m)"})]
 """A non-negative Kubernetes quantity (`"16"`, `500m`, `32Gi`, `100`)."""
-KubernetesVersion = Annotated[str, AfterValidator(_kubernetes_version),
-                              Field(json_schema_extra={"enum": list(SUPPORTED_KUBERNETES_VERSIONS)})]
+KubernetesVersion = Annotated[str, AfterValidator(_kubernetes_version), WithJsonSchema({
+    "type": "string", "enum": list(SUPPORTED_KUBERNETES_VERSIONS),
+    "errorMessage": "A supported Kubernetes minor, quoted: " + ", ".join(f'"{v}"' for v in SUPPORTED_KUBERNETES_VERSIONS)
+                    + " (unquoted, 1.34 is a number)"})]
 Owner = Annotated[str, AfterValidator(_check(_OWNER, "owner", "'{value}' is not a GitHub user or team; write "
                                              "'@user' or '@org/team'")),
-                  Field(json_schema_extra={"pattern": _OWNER.pattern})]
+                  WithJsonSchema(_pattern(_OWNER.pattern, "A GitHub user or team: '@user' or '@org/team'"))]
 GroupName = Annotated[str, AfterValidator(_check(_GROUP, "group", "'{value}' is not a valid group name: letters, "
                                                  "digits and : @ . _ / - only, at most 253 characters")),
-                      Field(json_schema_extra={"pattern": _GROUP.pattern})]
+                      WithJsonSchema(_pattern(_GROUP.pattern, "A group name: letters, digits and : @ . _ / - only, "
+                                                              "at most 253 characters"))]
 Region = Annotated[str, AfterValidator(_check(_REGION, "region", "'{value}' is not an AWS region name such as "
                                               "eu-west-1")),
-                   Field(json_schema_extra={"pattern": _REGION.pattern})]
+                   WithJsonSchema(_pattern(_REGION.pattern, "An AWS region name such as eu-west-1"))]
 InstanceType = Annotated[str, AfterValidator(_check(_INSTANCE_TYPE, "instance_type", "'{value}' is not an EC2 "
                                                     "instance type such as m6i.large")),
-                         Field(json_schema_extra={"pattern": _INSTANCE_TYPE.pattern})]
-Cidr = Annotated[str, AfterValidator(_cidr)]
+                         WithJsonSchema(_pattern(_INSTANCE_TYPE.pattern, "An EC2 instance type such as m6i.large"))]
+Cidr = Annotated[str, AfterValidator(_cidr), WithJsonSchema(_pattern(
+    _CIDR.pattern, "An IPv4 network from /16 to /20 with no host bits set, e.g. 10.0.0.0/16 or 10.20.0.0/18"))]
 TagKey = Annotated[str, AfterValidator(_check(_TAG_KEY, "tag_key", "'{value}' is not a valid AWS tag key "
-                                              "(1-128 letters, digits, spaces and _ . : / = + - @)"))]
+                                              "(1-128 letters, digits, spaces and _ . : / = + - @)")),
+                   WithJsonSchema(_pattern(_TAG_KEY.pattern, "An AWS tag key: 1-128 letters, digits, spaces and "
+                                                             "_ . : / = + - @"))]
 TagValue = Annotated[str, Field(max_length=256)]
 LabelKey = Annotated[str, AfterValidator(_check(_LABEL_KEY, "label_key", "'{value}' is not a valid Kubernetes "
-                                                "label key"))]
+                                                "label key")),
+                     WithJsonSchema(_pattern(_LABEL_KEY.pattern, "A Kubernetes label key: an optional DNS prefix and "
+                                                                 "'/', then at most 63 letters, digits, '-', '_', '.'"))]
 LabelValue = Annotated[str, AfterValidator(_check(_LABEL_VALUE, "label_value", "'{value}' is not a valid "
-                                                  "Kubernetes label value (at most 63 characters)"))]
+                                                  "Kubernetes label value (at most 63 characters)")),
+                       WithJsonSchema(_pattern(_LABEL_VALUE.pattern, "A Kubernetes label value: at most 63 letters, "
+                                                                     "digits, '-', '_', '.', starting and ending with "
+                                                                     "a letter or digit"))]
+KubeconfigSecret = Annotated[str, AfterValidator(_check(_KUBECONFIG_SECRET, "kubeconfig_secret", "'{value}' is not "
+                                                        "a Pulumi config key: a letter, then letters, digits, "
+                                                        "'_', '.', '-'")),
+                             WithJsonSchema(_pattern(_KUBECONFIG_SECRET.pattern, "A Pulumi config key: a letter, "
+                                                                                 "then letters, digits, '_', '.', "
+                                                                                 "'-'"))]
+Count = Annotated[int, BeforeValidator(_whole_number)]
+"""A whole number; `2.0` counts as 2 (JSON, and so the editor, cannot tell them apart)."""
+
+_ACRONYMS = {"cpu": "CPU", "vpc": "VPC", "cidr": "CIDR", "gib": "(GiB)", "addons": "Add-ons", "aws": "AWS"}
+
+
+def field_title(name: str, info: FieldInfo) -> str:
+    """`vpc_cidr` -> "VPC CIDR", `disk_size_gib` -> "Disk size (GiB)": the title editors show on hover."""
+    words = [_ACRONYMS.get(word, word) for word in name.split("_")]
+    first = words[0] if words[0] != words[0].lower() else words[0].capitalize()
+    return " ".join([first, *words[1:]])
 
 
 def _located(model: str, errors: list[tuple[tuple[str | int, ...], PydanticCustomError, Any]]) -> None:
@@ -135,10 +242,18 @@ def _located(model: str, errors: list[tuple[tuple[str | int, ...], PydanticCusto
 
 class _Model(BaseModel):
     # strict: YAML already has types; "3" must not quietly become 3, nor 1.33 become "1.33".
-    # Field docstrings are turned into schema descriptions by `stack_json_schema` (not by pydantic's
+    # Field docstrings are turned into schema descriptions by `shipyard.schema` (not by pydantic's
     # use_attribute_docstrings, which re-reads the source on every import and costs `validate` ~0.1 s).
     model_config = ConfigDict(extra="forbid", strict=True, frozen=True, alias_generator=to_camel,
-                              populate_by_name=False)
+                              populate_by_name=False, field_title_generator=field_title)
+
+    @field_validator("*", mode="before")
+    @classmethod
+    def _given(cls, value: Any, info: ValidationInfo) -> Any:
+        # `region:` with nothing after it is null: not "unset" (editors reject it too), but a half-written key.
+        if value is None and info.field_name is not None and cls.model_fields[info.field_name].default is None:
+            raise _error("empty", "has no value (null); give it one or remove the key")
+        return value
 
 
 class NodeGroup(_Model):
@@ -148,13 +263,13 @@ class NodeGroup(_Model):
     """Node group name, unique within the cluster (DNS-1123 label)."""
     instance_type: InstanceType
     """EC2 instance type of the nodes, e.g. `m6i.large`."""
-    min_size: int = Field(ge=0, le=1000)
+    min_size: Count = Field(ge=0, le=1000)
     """Fewest nodes the autoscaler may scale down to (0-1000)."""
-    desired_size: int = Field(ge=0, le=1000)
+    desired_size: Count = Field(ge=0, le=1000)
     """Nodes to start with; must be between minSize and maxSize."""
-    max_size: int = Field(ge=1, le=1000)
+    max_size: Count = Field(ge=1, le=1000)
     """Most nodes the autoscaler may scale up to (1-1000)."""
-    disk_size_gib: int = Field(default=50, ge=20, le=16384)
+    disk_size_gib: Count = Field(default=50, ge=20, le=16384)
     """Root volume size per node in GiB (20-16384)."""
     capacity_type: Literal["ON_DEMAND", "SPOT"] = "ON_DEMAND"
     """`ON_DEMAND` or `SPOT` capacity."""
@@ -189,32 +304,29 @@ class Cluster(_Model):
     control plane; for existing it is informational."""
     node_groups: list[NodeGroup] | None = Field(default=None, min_length=1, max_length=20)
     """Managed node groups (*eks only*, at least one there). Names must be unique."""
-    availability_zones: int | None = Field(default=None, ge=2, le=6)
+    availability_zones: Count = Field(default=3, ge=2, le=6)
     """Availability zones the VPC spans (*eks only*, 2-6, default 3)."""
-    vpc_cidr: Cidr | None = None
+    vpc_cidr: Cidr = "10.0.0.0/16"
     """IPv4 range of the VPC (*eks only*, /16 to /20, default `10.0.0.0/16`)."""
-    public_endpoint: bool | None = None
+    public_endpoint: bool = False
     """Expose the Kubernetes API endpoint to the internet (*eks only*, default false: private endpoint)."""
-    kubeconfig_secret: str | None = Field(default=None, pattern=r"^[A-Za-z][A-Za-z0-9_.-]*$")
+    kubeconfig_secret: KubeconfigSecret = "kubeconfig"
     """*existing only*: name of the Pulumi **secret** config value holding the kubeconfig
     (default `kubeconfig`, i.e. `pulumi config set --secret kubeconfig ...`)."""
 
     @model_validator(mode="after")
     def _provider_fields(self) -> Cluster:
-        only = {"region": "eks", "nodeGroups": "eks", "availabilityZones": "eks", "vpcCidr": "eks",
-                "publicEndpoint": "eks", "kubeconfigSecret": "existing"}
         errors = []
-        for key, owner in only.items():
+        for key, owner in PROVIDER_ONLY_FIELDS.items():
             value = getattr(self, to_snake(key))
-            if value is not None and self.provider != owner:
+            if to_snake(key) in self.model_fields_set and self.provider != owner:
                 errors.append(((key,), _error("provider_field", "'{key}' does not apply to provider '{provider}' "
                                               "(only to '{owner}'); remove it", key=key, provider=self.provider,
                                               owner=owner), value))
-        if self.provider == "eks":
-            for key in ("region", "kubernetesVersion", "nodeGroups"):
-                if getattr(self, to_snake(key)) is None:
-                    errors.append(((key,), _error("provider_required", "'{key}' is required for provider 'eks'; add it", key=key),
-                                   None))
+        for key in PROVIDER_REQUIRED_FIELDS.get(self.provider, ()):
+            if getattr(self, to_snake(key)) is None:
+                errors.append(((key,), _error("provider_required", "'{key}' is required for provider '{provider}'; "
+                                              "add it", key=key, provider=self.provider), None))
         seen: dict[str, int] = {}
         for index, group in enumerate(self.node_groups or ()):
             if group.name in seen:
@@ -242,8 +354,9 @@ class Namespace(_Model):
 
     name: DnsLabel
     """Namespace name: a DNS-1123 label starting with the team name (e.g. `ledger-api`), unique in the file."""
-    quota: NamespaceQuota
-    """Resource quota of the namespace."""
+    quota: NamespaceQuota | None = None
+    """Resource quota of the namespace. Omit it to get the environment's default quota (`defaultQuota` in
+    `policy.yaml`); the environment's `maxQuota` caps what you may ask for."""
     admins: list[GroupName] = Field(default_factory=list)
     """Groups bound to the namespace `admin` role (manage everything in the namespace, including RBAC)."""
     developers: list[GroupName] = Field(default_factory=list)
@@ -341,50 +454,3 @@ class StackFile(_Model):
 
 def to_snake(camel: str) -> str:
     return re.sub(r"(?<!^)(?=[A-Z])", "_", camel).lower()
-
-
-def field_docstrings(module_source: str) -> dict[str, tuple[str | None, dict[str, str]]]:
-    """Class docstring and attribute docstrings (the string right under `name: type`) per class."""
-    import ast
-    import inspect
-
-    out: dict[str, tuple[str | None, dict[str, str]]] = {}
-    for node in ast.parse(module_source).body:
-        if not isinstance(node, ast.ClassDef):
-            continue
-        fields: dict[str, str] = {}
-        for stmt, after in zip(node.body, node.body[1:]):
-            if (isinstance(stmt, ast.AnnAssign) and isinstance(stmt.target, ast.Name)
-                    and isinstance(after, ast.Expr) and isinstance(after.value, ast.Constant)
-                    and isinstance(after.value.value, str)):
-                fields[stmt.target.id] = inspect.cleandoc(after.value.value)
-        out[node.name] = (ast.get_docstring(node), fields)
-    return out
-
-
-def describe_schema(schema: dict[str, Any], models: list[type[BaseModel]]) -> dict[str, Any]:
-    """Put class and field docstrings into a JSON Schema as `description`s (what editors show on hover)."""
-    import inspect
-    import sys
-
-    for model in models:
-        docs = field_docstrings(inspect.getsource(sys.modules[model.__module__]))
-        class_doc, field_docs = docs.get(model.__name__, (None, {}))
-        target = schema if schema.get("title") == model.__name__ else schema.get("$defs", {}).get(model.__name__)
-        if target is None:
-            continue
-        if class_doc:
-            target["description"] = class_doc
-        for name, info in model.model_fields.items():
-            prop = target.get("properties", {}).get(info.alias or name)
-            if prop is not None and name in field_docs:
-                prop["description"] = field_docs[name]
-    return schema
-
-
-def stack_json_schema() -> dict[str, Any]:
-    """JSON Schema of a stack file, as committed at `schema/stack.schema.json`."""
-    schema = StackFile.model_json_schema(by_alias=True, mode="validation")
-    describe_schema(schema, [StackFile, Cluster, NodeGroup, Namespace, NamespaceQuota, Addons])
-    return {"$schema": "https://json-schema.org/draft/2020-12/schema",
-            "$id": "https://shipyard.dev/schema/stack.schema.json", **schema}

@@ -13,8 +13,8 @@ from typing import TYPE_CHECKING, Any
 from pydantic import Field, model_validator
 
 from shipyard.cost import PRICES_FILE, CostEstimate, PriceTable, UnpricedError, estimate, money
-from shipyard.models import (ENVIRONMENTS, DnsLabel, InstanceType, KubernetesVersion, Owner, Region, _error,
-                             _located, _Model)
+from shipyard.models import (ENVIRONMENTS, DnsLabel, InstanceType, KubernetesVersion, NamespaceQuota, Owner,
+                             Quantity, Region, _error, _located, _Model, quantity_value)
 
 if TYPE_CHECKING:
     from shipyard.catalog import Catalog
@@ -23,6 +23,20 @@ if TYPE_CHECKING:
 POLICY_FILE = Path("policy.yaml")
 
 Located = tuple[tuple[str | int, ...], Any, Any]
+
+
+QUOTA_RESOURCES = ("cpu", "memory", "pods")
+
+
+class QuotaCaps(_Model):
+    """The most one namespace's quota may ask for, per resource (a resource left out is not capped)."""
+
+    cpu: Quantity | None = None
+    """Largest `quota.cpu`, e.g. `"32"`."""
+    memory: Quantity | None = None
+    """Largest `quota.memory`, e.g. `64Gi`."""
+    pods: Quantity | None = None
+    """Largest `quota.pods`, e.g. `200`."""
 
 
 class EnvironmentPolicy(_Model):
@@ -42,6 +56,26 @@ class EnvironmentPolicy(_Model):
     """Add-ons or bundles every stack of the environment must get (a bundle: all of its add-ons)."""
     monthly_budget: float = Field(ge=0)
     """Most a stack may cost per month (estimate from the price table), in the price table's currency."""
+    default_quota: NamespaceQuota
+    """The quota of a namespace that does not set `quota` itself; within `maxQuota`."""
+    max_quota: QuotaCaps = Field(default_factory=QuotaCaps)
+    """The most a namespace's quota may ask for."""
+
+    @model_validator(mode="after")
+    def _default_within_caps(self) -> EnvironmentPolicy:
+        errors: list[Located] = []
+        for resource in QUOTA_RESOURCES:
+            cap, default = getattr(self.max_quota, resource), getattr(self.default_quota, resource)
+            if cap is not None and quantity_value(str(default)) > quantity_value(str(cap)):
+                errors.append((("defaultQuota", resource), _error(
+                    "quota_cap", "the default {resource} quota {value} is over maxQuota.{resource} {cap}; lower it",
+                    resource=resource, value=str(default), cap=str(cap)), default))
+        _located("EnvironmentPolicy", errors)
+        return self
+
+    def quota_for(self, quota: NamespaceQuota | None) -> NamespaceQuota:
+        """A namespace's quota: its own, or the environment's default."""
+        return quota if quota is not None else self.default_quota
 
 
 class Policy(_Model):
@@ -131,6 +165,15 @@ class Policy(_Model):
                     "policy_max_nodes", "maxSize {value} is over the {env} limit of {limit} nodes per group "
                     "({where}.maxNodesPerGroup); lower it or split the group", value=group.max_size, env=env,
                     limit=rules.max_nodes_per_group, where=where), group.max_size))
+        for index, namespace in enumerate(stack.namespaces):
+            for resource in QUOTA_RESOURCES:
+                cap = getattr(rules.max_quota, resource)
+                value = getattr(namespace.quota, resource) if namespace.quota is not None else None
+                if cap is not None and value is not None and quantity_value(str(value)) > quantity_value(str(cap)):
+                    errors.append((("namespaces", index, "quota", resource), _error(
+                        "policy_quota", "{resource} {value} is over the {env} cap of {cap} per namespace "
+                        "({where}.maxQuota.{resource}); lower it, or omit quota for the default", resource=resource,
+                        value=str(value), env=env, cap=str(cap), where=where), value))
         if total > rules.max_nodes_total:
             errors.append((("cluster", "nodeGroups"), _error(
                 "policy_max_nodes", "node groups may grow to {total} nodes in total (sum of maxSize), over the {env} "
@@ -184,6 +227,17 @@ class Policy(_Model):
             "use fewer or smaller nodes, or ask the platform team for a budget override",
             cost=money(cost.monthly, cost.currency), budget=money(budget, cost.currency), source=source,
             lines=describe(cost)), cost.monthly)]
+
+
+def with_default_quotas(stack: StackFile, policy: Policy) -> StackFile:
+    """The stack with every namespace's quota resolved (its own, or its environment's default): what is built
+    and what previews show."""
+    rules = policy.environments[stack.environment]
+    if all(namespace.quota is not None for namespace in stack.namespaces):
+        return stack
+    namespaces = [namespace.model_copy(update={"quota": rules.quota_for(namespace.quota)})
+                  for namespace in stack.namespaces]
+    return stack.model_copy(update={"namespaces": namespaces})
 
 
 def describe(cost: CostEstimate) -> str:

@@ -56,7 +56,7 @@ def kubeconfig_for(stack: StackFile, root: Path, config: pulumi.Config) -> pulum
             raise pulumi.RunError(f"the local control plane is not running ({path} is missing); "
                                   "start it with `shipyard local up`")
         return pulumi.Output.secret(path.read_text(encoding="utf-8"))
-    key = stack.cluster.kubeconfig_secret or "kubeconfig"
+    key = stack.cluster.kubeconfig_secret
     value = config.get_secret(key)
     if value is None:
         raise pulumi.RunError(f"stack '{stack.stack_name}' uses an existing cluster but config '{key}' is not set; "

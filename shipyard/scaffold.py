@@ -30,9 +30,10 @@ def _flow_map(pairs: dict[str, object]) -> str:
 
 
 def render_stack_file(team: str, env: str, owner: str, region: str, version: str, instance: str, low: int,
-                      high: int, cpu: str, memory: str, pods: int, bundles: list[str], enable: list[str]) -> str:
+                      high: int, default_quota: dict[str, object], bundles: list[str], enable: list[str]) -> str:
     """The stack file `new-team` writes: the values through the YAML emitter, the comments through
-    `yaml_comment` (a comment that names the team stays on its line)."""
+    `yaml_comment` (a comment that names the team stays on its line). The first line is the modeline that
+    gives editors the schema; the namespace has no quota, so the environment's `default_quota` applies."""
     lines = [
         "# yaml-language-server: $schema=../../schema/stack.schema.json",
         "# " + yaml_comment(f"Stack {team}-{env}: what team {team} wants in {env}. Every key is documented in "
@@ -56,7 +57,8 @@ def render_stack_file(team: str, env: str, owner: str, region: str, version: str
         _line(2, "values", {}, "Helm values per add-on, merged over the catalog defaults"),
         _line(0, "namespaces", comment=f'names start with "{team}-"'),
         "  - " + _line(0, "name", f"{team}-apps"),
-        _line(4, "quota", raw=_flow_map({"cpu": cpu, "memory": memory, "pods": pods})),
+        "    # " + yaml_comment(f"quota: {_flow_map(default_quota)}").ljust(COMMENT_COLUMN - 7)
+        + " # " + yaml_comment(f"omitted: {env}'s defaultQuota (policy.yaml) applies; uncomment to set your own"),
         _line(4, "admins", [f"{team}-leads"], "groups bound to the namespace admin role"),
         _line(4, "developers", [f"{team}-devs"], "groups bound to edit"),
         _line(0, "tags", {}, "extra AWS tags, e.g. {costCenter: cc-1234}"),
@@ -64,8 +66,7 @@ def render_stack_file(team: str, env: str, owner: str, region: str, version: str
     return "\n".join(lines) + "\n"
 
 
-SIZES = {"dev": ("t3.large", 1, 3, "4", "8Gi", 30), "staging": ("m6i.large", 2, 4, "8", "16Gi", 60),
-         "prod": ("m6i.large", 3, 6, "16", "32Gi", 100)}
+SIZES = {"dev": ("t3.large", 1, 3), "staging": ("m6i.large", 2, 4), "prod": ("m6i.large", 3, 6)}
 
 
 def _most_common(values: list[str], fallback: str) -> str:
@@ -98,7 +99,8 @@ def new_team(repo: Repo, team: str, env: str, owner: str | None = None, region: 
         if not orgs:
             raise ShipyardError("cannot guess the GitHub organisation; pass --owner @org/team")
         owner = f"@{_most_common(orgs, '')}/{team}"
-    instance, low, high, cpu, memory, pods = SIZES[env]
+    instance, low, high = SIZES[env]
+    default_quota: dict[str, object] = {"cpu": "2", "memory": "4Gi", "pods": 20}  # replaced by the policy's below
     region = region or _most_common(regions, "eu-west-1")
     version = SUPPORTED_KUBERNETES_VERSIONS[-2]
     bundles, enable = ["baseline"], []
@@ -107,6 +109,9 @@ def new_team(repo: Repo, team: str, env: str, owner: str | None = None, region: 
     rules = load_policy(repo.root, catalog).policy
     if rules is not None and catalog is not None:
         allowed = rules.environments[env]
+        pods = str(allowed.default_quota.pods)
+        default_quota = {"cpu": allowed.default_quota.cpu, "memory": allowed.default_quota.memory,
+                         "pods": int(pods) if pods.isdigit() else pods}
         if region not in allowed.regions and not explicit_region:
             region = allowed.regions[0]
         instance = instance if instance in allowed.instance_types else allowed.instance_types[0]
@@ -116,8 +121,7 @@ def new_team(repo: Repo, team: str, env: str, owner: str | None = None, region: 
             if required not in target and not (target is enable and any(
                     required in catalog.bundles[b].addons for b in bundles)):
                 target.append(required)
-    text = render_stack_file(team, env, owner, region, version, instance, low, high, cpu, memory, pods, bundles,
-                             enable)
+    text = render_stack_file(team, env, owner, region, version, instance, low, high, default_quota, bundles, enable)
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_text(text, encoding="utf-8")
     problems = check_stack(repo.root, path, repo.local_kubernetes_minor).diagnostics

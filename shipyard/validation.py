@@ -16,7 +16,7 @@ from shipyard.catalog import CATALOG_FILE, Catalog
 from shipyard.cost import PRICES_FILE, PriceTable
 from shipyard.errors import Diagnostic, relpath, shown
 from shipyard.models import StackFile
-from shipyard.policy import POLICY_FILE, Policy
+from shipyard.policy import POLICY_FILE, Policy, with_default_quotas
 from shipyard.secrets import Redactor, Secret, find_secrets
 from shipyard.yamlfile import YamlDocument, YamlError, load_file, load_text, read_file
 
@@ -28,6 +28,19 @@ _TYPE_NAMES = {
     "list_type": "a list", "float_type": "a number", "model_type": "a mapping", "model_attributes_type": "a mapping",
     "int_from_float": "a whole number", "dataclass_type": "a mapping",
 }
+
+
+_YAML_11_BOOLEANS = frozenset({"yes", "no", "on", "off", "y", "n"})
+
+
+def _stack_helm_values(loc: tuple[str | int, ...]) -> bool:
+    """`addons.values.<add-on>...` of a stack file: untyped Helm values (see `yamlfile.Untyped`)."""
+    return len(loc) > 3 and loc[0] == "addons" and loc[1] == "values"
+
+
+def _catalog_helm_values(loc: tuple[str | int, ...]) -> bool:
+    """`addons.<add-on>.values...` of the catalog: untyped Helm values."""
+    return len(loc) > 3 and loc[0] == "addons" and loc[2] == "values"
 
 
 def _describe(value: Any) -> str:
@@ -126,6 +139,8 @@ def _message(model: type[BaseModel], doc: YamlDocument, err: dict[str, Any],
         hint = ""
         if kind == "string_type" and isinstance(value, float):
             hint = f" — quote it: \"{shown(value)}\" (YAML reads an unquoted {shown(value)} as a number)"
+        elif kind == "bool_type" and isinstance(value, str) and value.lower() in _YAML_11_BOOLEANS:
+            hint = " — write true or false (YAML 1.2, which Shipyard and editors read, has no other booleans)"
         return loc, f"{key}: expected {_TYPE_NAMES[kind]}, got {_describe(value)}{hint}"
     if kind == "literal_error":
         expected = err.get("ctx", {}).get("expected", "")
@@ -175,7 +190,7 @@ def load_catalog(root: Path) -> LoadedCatalog:
     path = root / CATALOG_FILE
     shown = relpath(path, root)
     try:
-        doc = load_file(path, shown)
+        doc = load_file(path, shown, untyped=_catalog_helm_values)
     except YamlError as exc:
         return LoadedCatalog(None, exc.diagnostics)
     if not isinstance(doc.data, dict):
@@ -253,7 +268,7 @@ def _parse(path: Path, root: Path, catalog: Catalog | None, local_kubernetes_min
            policy: LoadedPolicy | None) -> tuple[StackFile | None, list[Diagnostic], list[Claim]]:
     where = display_path(path, root)
     try:
-        doc = load_file(path, where, root=root)
+        doc = load_file(path, where, root=root, untyped=_stack_helm_values)
     except YamlError as exc:
         if exc.document is None:
             return None, _bounded(sorted(exc.diagnostics), where), []
@@ -429,6 +444,7 @@ def validate_files(paths: list[Path], root: Path, catalog: Catalog | None, local
 @dataclass(frozen=True)
 class CheckedStack:
     stack: StackFile | None
+    """The valid stack with every namespace's quota resolved (the environment's default where omitted)."""
     catalog: Catalog | None
     policy: LoadedPolicy
     diagnostics: list[Diagnostic]
@@ -449,7 +465,11 @@ def check_stack(root: Path, path: Path, local_kubernetes_minor: str | None) -> C
                 claims.extend(claims_of(other, root))
         problems = sorted(problems + namespace_conflicts(claims, {display_path(path, root)}))
     diagnostics = loaded.diagnostics + policy.diagnostics + problems
-    return CheckedStack(None if diagnostics else stack, loaded.catalog, policy, diagnostics)
+    if diagnostics or stack is None:
+        return CheckedStack(None, loaded.catalog, policy, diagnostics)
+    # What is built (and previewed): every namespace with its quota, the environment's default where omitted.
+    resolved = with_default_quotas(stack, policy.policy) if policy.policy is not None else stack
+    return CheckedStack(resolved, loaded.catalog, policy, diagnostics)
 
 
 def platform_team(root: Path) -> list[str]:

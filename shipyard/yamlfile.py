@@ -13,11 +13,14 @@ nesting depth (block and flow alike), and what aliases would expand to — in de
 (an anchor reused deeper down), in values and in characters — measured from
 memoised sizes of anchored content, never by expanding it.
 
-Plain scalars are read by the YAML 1.2 core schema, the one editors use, and a
-plain scalar that YAML 1.1 reads differently (`yes`, `on`, `012`, `0b1`, `1:30`,
-`1_000`, `1e3`...) is an error asking to quote it or write it unambiguously: CI
-and the editor must never disagree about what a file says. Mapping keys always
-stay strings.
+One YAML: scalars are read by the YAML 1.2 core schema, exactly as editors (the
+yaml-language-server) read them, so the editor and `shipyard validate` never disagree
+about what a file says: `yes` is a string, `012` is 12. Explicit tags follow the same
+rules (`!!float 1` is not a float in YAML 1.2), and a `%YAML 1.1` directive is refused.
+Where no type will catch a surprise — Helm values, which charts document for YAML 1.1
+readers — the caller marks the locations `untyped`, and there a plain scalar that YAML
+1.1 reads differently (`yes`, `on`, `0644`, `1:30`...) is an error asking to quote it or
+write it unambiguously. Mapping keys always stay strings.
 """
 
 from __future__ import annotations
@@ -27,6 +30,7 @@ import math
 import os
 import re
 import stat
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -60,6 +64,12 @@ _CORE_NULL = frozenset({"", "~", "null", "Null", "NULL"})
 _CORE_BOOL = {"true": True, "True": True, "TRUE": True, "false": False, "False": False, "FALSE": False}
 _CORE_INT = re.compile(r"[-+]?[0-9]+|0o[0-7]+|0x[0-9a-fA-F]+")
 _CORE_FLOAT = re.compile(r"[-+]?(?:\.[0-9]+|[0-9]+(?:\.[0-9]*)?)(?:[eE][-+]?[0-9]+)?")
+# An explicit !!float must look like one (editors refuse `!!float 1`), unlike a plain scalar's float.
+_CORE_FLOAT_FORM = re.compile(r"[-+]?(?:\.[0-9]+|[0-9]+\.[0-9]*)|[-+]?(?:\.[0-9]+|[0-9]+(?:\.[0-9]*)?)[eE][-+]?[0-9]+"
+                              r"|[-+]?\.(?:inf|Inf|INF)|\.nan|\.NaN|\.NAN")
+# What an explicit !!timestamp must look like (the editors' reading; the value stays a string here).
+_TIMESTAMP = re.compile(r"[0-9]{4}-[0-9]{1,2}-[0-9]{1,2}(?:(?:t|T|[ \t]+)[0-9]{1,2}:[0-9]{1,2}:[0-9]{1,2}(?:\.[0-9]+)?"
+                        r"(?:[ \t]*(?:Z|[-+][012]?[0-9](?::[0-9]{2})?))?)?")
 _CORE_SPECIAL_FLOAT = {".inf": math.inf, ".Inf": math.inf, ".INF": math.inf, "+.inf": math.inf, "+.Inf": math.inf,
                        "+.INF": math.inf, "-.inf": -math.inf, "-.Inf": -math.inf, "-.INF": -math.inf,
                        ".nan": math.nan, ".NaN": math.nan, ".NAN": math.nan}
@@ -182,44 +192,52 @@ def _what(value: Any) -> str:
     return "null" if value is None else f"the number {value}"
 
 
+_LONE_CR = re.compile(r"\r(?!\n)")
+
 _MAX_NUMBER_CHARS = 100
 """Longer numerals are refused before conversion: Python refuses ints over 4,300 digits (with a ValueError
 that would be a traceback), and no stack-file number comes near this."""
 
 
-def _scalar(value: str, tag: str | None, plain: bool) -> tuple[Any, str | None]:
-    """(Python value, problem) of a scalar: its YAML 1.2 core value, and why it is refused, if it is."""
+def _scalar(value: str, tag: str | None, plain: bool) -> tuple[Any, str | None, str | None]:
+    """(Python value, problem, ambiguity) of a scalar: its YAML 1.2 core value, why it is refused if it is,
+    and, for a value YAML 1.1 reads differently, what to say where that matters (see `untyped`)."""
     if (plain or tag not in (None, "!", _TAG + "str")) and len(value) > _MAX_NUMBER_CHARS \
             and (_CORE_INT.fullmatch(value) or _CORE_FLOAT.fullmatch(value)):
         return value, (f"a number {len(value)} characters long cannot be a stack-file value; quote it "
-                       f"(\"{shown(value)}\") if you mean text")
+                       f"(\"{shown(value)}\") if you mean text"), None
     if tag is None or tag == "!":
         if not plain or tag == "!":
-            return value, None
+            return value, None, None
         if value[:1] not in _MAYBE_TYPED:
-            return (value, None) if value else (None, None)
+            return (value, None, None) if value else (None, None, None)
         core = _core(value)
         old = _v11(value)
         if _same(core, old):
-            return core, None
-        return value, (f"'{shown(value)}' is {_what(old)} in YAML 1.1 but {_what(core)} in YAML 1.2 (what editors "
-                       f"read); quote it (\"{shown(value)}\") if you mean text, or write it unambiguously")
+            return core, None, None
+        return core, None, (f"'{shown(value)}' is {_what(old)} in YAML 1.1 but {_what(core)} in YAML 1.2 (what "
+                            "Shipyard and editors read); Helm values are often written for YAML 1.1, so quote it "
+                            f"(\"{shown(value)}\") if you mean text, or write it unambiguously")
     if tag not in _SCALAR_TAGS:
-        return value, f"YAML tag '{shown(tag)}' is not allowed in a stack file; remove it"
+        return value, f"YAML tag '{shown(tag)}' is not allowed in a stack file; remove it", None
     kind = tag[len(_TAG):]
-    if kind in ("str", "timestamp"):  # dates stay strings: no stack-file field is a date
-        return value, None
+    if kind == "str":
+        return value, None, None
+    if kind == "timestamp":  # dates stay strings: no stack-file field is a date
+        if _TIMESTAMP.fullmatch(value):
+            return value, None, None
+        return value, f"'{shown(value)}' is not a valid !!timestamp (yyyy-mm-dd); remove the tag or fix the value", None
     core = _core(value)
-    if kind == "float" and type(core) is int:
+    if kind == "float" and _CORE_FLOAT_FORM.fullmatch(value):
         core = float(core)
     expected = {"int": int, "float": float, "bool": bool, "null": type(None)}[kind]
     if type(core) is not expected:
-        return value, f"'{shown(value)}' is not a valid !!{kind}; remove the tag or fix the value"
+        return value, f"'{shown(value)}' is not a valid !!{kind}; remove the tag or fix the value", None
     old = _v11(value, tag)
-    if not _same(core, old):
-        return value, (f"'{shown(value)}' tagged !!{kind} is {_what(old)} in YAML 1.1 but {_what(core)} in YAML 1.2; "
-                       "write it unambiguously")
-    return core, None
+    if _same(core, old):
+        return core, None, None
+    return core, None, (f"'{shown(value)}' tagged !!{kind} is {_what(old)} in YAML 1.1 but {_what(core)} in YAML 1.2; "
+                        "write it unambiguously")
 
 
 class _Frame:
@@ -240,7 +258,11 @@ class _Frame:
         self.height = 1
 
 
-def load_text(text: str, display_path: str) -> YamlDocument:
+Untyped = Callable[[Loc], bool]
+"""Says which locations hold untyped data (Helm values): there a value YAML 1.1 reads differently is refused."""
+
+
+def load_text(text: str, display_path: str, untyped: Untyped | None = None) -> YamlDocument:
     """Parse one YAML document. Raises `YamlError` with positions on any problem."""
     problems: list[Diagnostic] = []
     problem_locs: list[Loc | None] = []
@@ -255,9 +277,15 @@ def load_text(text: str, display_path: str) -> YamlDocument:
     if len(text) > MAX_BYTES or len(text.encode("utf-8", "surrogatepass")) > MAX_BYTES:
         raise fail(None, f"file is larger than {MAX_BYTES // 1024} KiB; a stack file should be a few hundred "
                          "lines — split it or remove the bulk")
+    lone = _LONE_CR.search(text)
+    if lone is not None:  # YAML calls it a line break, the editors' parser does not: they would read two files
+        line = text.count("\n", 0, lone.start()) + 1
+        raise YamlError([Diagnostic(display_path, line, lone.start() - text.rfind("\n", 0, lone.start()),
+                                    "a carriage return without a line feed: YAML parsers disagree on whether it "
+                                    "ends a line; save the file with \\n (or \\r\\n) line endings")])
     parser = _EventParser(text)
     try:
-        doc = _compose(parser, display_path, problems, problem_locs, located)
+        doc = _compose(parser, display_path, problems, problem_locs, located, untyped)
     except _Stop as stop:
         raise fail(stop.mark, stop.message) from None
     except yaml.MarkedYAMLError as exc:
@@ -282,7 +310,7 @@ def load_text(text: str, display_path: str) -> YamlDocument:
 
 
 def _compose(parser: Any, display_path: str, problems: list[Diagnostic], problem_locs: list[Loc | None],
-             located: Any) -> YamlDocument:
+             located: Any, untyped: Untyped | None) -> YamlDocument:
     """Build plain data from the event stream with an explicit stack, recording positions, every duplicate
     key and every refused value, and refusing what nests or expands past the limits."""
     Scalar, Alias = yaml.ScalarEvent, yaml.AliasEvent
@@ -368,7 +396,9 @@ def _compose(parser: Any, display_path: str, problems: list[Diagnostic], problem
                     problem(event.start_mark, "merge keys ('<<') exist only in YAML 1.1 (editors read YAML 1.2); "
                                               "write the keys out", key_loc)
             else:
-                value, refused = _scalar(raw, event.tag, plain)
+                value, refused, ambiguity = _scalar(raw, event.tag, plain)
+                if refused is None and ambiguity is not None and untyped is not None and untyped(next_loc()):
+                    value, refused = raw, ambiguity
                 if refused is not None:
                     problem(event.start_mark, refused, next_loc())
             if event.anchor is not None:
@@ -411,6 +441,10 @@ def _compose(parser: Any, display_path: str, problems: list[Diagnostic], problem
             documents += 1
             if documents > 1:
                 raise _Stop(event.start_mark, "more than one YAML document ('---'); a stack file holds exactly one")
+            if event.version is not None and tuple(event.version) != (1, 2):
+                raise _Stop(event.start_mark, f"'%YAML {'.'.join(map(str, event.version))}' makes editors read this "
+                                              "file as another YAML version; Shipyard reads YAML 1.2: remove the "
+                                              "directive")
         elif kind is StreamEnd:
             break
         elif kind is DocEnd:
@@ -421,9 +455,9 @@ def _compose(parser: Any, display_path: str, problems: list[Diagnostic], problem
     return doc
 
 
-def load_file(path: Path, display_path: str, root: Path | None = None) -> YamlDocument:
+def load_file(path: Path, display_path: str, root: Path | None = None, untyped: Untyped | None = None) -> YamlDocument:
     """Read and parse a regular file, refusing oversized files before reading them (see `read_file`)."""
-    return load_text(read_file(path, display_path, root), display_path)
+    return load_text(read_file(path, display_path, root), display_path, untyped)
 
 
 def read_file(path: Path, display_path: str, root: Path | None = None) -> str:

@@ -44,7 +44,7 @@ def set_kubeconfig(obj, stack: str, file: Path) -> int:
                             "clusters take a kubeconfig (local clusters use the local control plane's, eks "
                             "clusters make their own)")
     text = read_kubeconfig(file)
-    key = model.cluster.kubeconfig_secret or "kubeconfig"
+    key = model.cluster.kubeconfig_secret
     target = Engine(repo.root).set_config_secret(stack, key, text)
     click.echo(f"{stack}: kubeconfig encrypted as secret config '{key}' in {relpath(target, repo.root)}; "
                "commit it", err=True)

@@ -7,6 +7,10 @@ documents, control characters, invalid UTF-8, oversized files), valid stack file
 where rules also quote values, and valid stack files mutated at random (lines deleted, duplicated,
 swapped, re-indented, truncated; hostile tokens and values spliced in).
 
+`StackMutator` makes single mutations of valid stack files for the editor/CI parity test
+(tests/shipyard/test_editor_parity.py): a value set to a near miss or a wrong type, a key deleted or added
+(another provider's, a typo), a list item appended, copied or removed, or one text edit of `mutate`.
+
 `Case.secrets` lists the credentials a case contains. Only credentials recognisable by their shape are
 listed (a key-based secret stops being one when a mutation renames its key): none may ever appear in
 any output.
@@ -15,6 +19,8 @@ any output.
 from __future__ import annotations
 
 import base64
+import copy
+import json
 import random
 import string
 from collections.abc import Iterator
@@ -288,3 +294,229 @@ class Generator:
                 content, secrets = self.mutate(self.base(team, env))
             data = content if isinstance(content, bytes) else content.encode("utf-8", "surrogatepass")
             yield Case(number, kind, team, env, data, secrets)
+
+
+# -- single mutations of valid stack files (the editor/CI parity test) --------------------------------
+class Raw(str):
+    """A scalar emitted as written, unquoted: how YAML reads it (`yes`, `012`, `1.34`) is the point."""
+
+
+def emit(data: object, indent: int = 0) -> str:
+    """Block-style YAML for a mutant: strings double-quoted (JSON escapes are YAML's), `Raw` as written."""
+    pad = " " * indent
+    if isinstance(data, dict) and data:
+        lines = []
+        for key, value in data.items():
+            head = f"{pad}{_emit_key(key)}:"
+            lines.append(head + (f"\n{emit(value, indent + 2)}" if _block(value) else f" {_scalar(value)}"))
+        return "\n".join(lines)
+    if isinstance(data, list) and data:
+        lines = []
+        for item in data:
+            text = emit(item, indent + 2) if _block(item) else f"{pad}  {_scalar(item)}"
+            lines.append(f"{pad}- {text[indent + 2:]}")
+        return "\n".join(lines)
+    return pad + _scalar(data)
+
+
+def _block(value: object) -> bool:
+    return isinstance(value, (dict, list)) and bool(value)
+
+
+def _emit_key(key: object) -> str:
+    text = str(key)
+    plain = text[:1].isalpha() and all(c.isalnum() or c in "-_./" for c in text) \
+        and text.lower() not in ("true", "false", "null", "yes", "no", "on", "off", "y", "n")
+    return text if plain or isinstance(key, Raw) else json.dumps(text)
+
+
+def _scalar(value: object) -> str:
+    if isinstance(value, Raw):
+        return str(value)
+    if value is None:
+        return "null"
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, (int, float)):
+        return repr(value)
+    if isinstance(value, dict):
+        return "{}"
+    if isinstance(value, list):
+        return "[]"
+    return json.dumps(value)
+
+
+_COUNTS = [0, 1, 2, 3, 5, 6, 8, 20, 21, 50, 1000, 1001, -1, Raw("2.0"), Raw("1e3"), Raw("1e0"), Raw("012"),
+           Raw("0x10"), "2", Raw(".inf"), Raw(".nan"), True, None, Raw("yes"), 2.5]
+_QUANTITIES = ["16", "500m", "32Gi", "32GB", "-2", "0", 100, -1, 0.5, Raw(".inf"), Raw(".nan"), Raw("-0.0"), "1e3",
+               Raw("1e3"), "+5", "64", "600", 600, "1Ti", "65", "257Gi", True, None, Raw("0x40"), "1.5Gi", "2k"]
+_NAMES = ["general", "ledger-api", "payments-api", "sandbox-web", "default", "kube-system", "kube-public", "cert-manager",
+          "monitoring", "argocd", "ingress-nginx", "kube-metrics", "external-dns", "other-api", "Ledger_API", "x" * 64,
+          "a-", "-a", Raw("yes"), 1, None, "ledger", "ledger-" + "x" * 57, "ledger-\n"]
+_GROUPS = [[], ["ledger-leads"], ["team:ops@example.com"], ["bad group"], ["a" * 300], [1], None, ["-x"], ["x", "x"]]
+_ADDON_WORDS = ["ingress-nginx", "cert-manager", "external-dns", "metrics-server", "kube-prometheus-stack", "argo-cd",
+                "linkerd", "baseline", "observability", "gitops", "security", 1, None, "Ingress-Nginx"]
+VALUES: dict[str, list[object]] = {
+    "team": ["ledger", "payments", "Ledger", "ledger_", "x" * 64, "-x", Raw("yes"), 12, None, "sandbox"],
+    "environment": ["dev", "staging", "prod", "qa", "Prod", Raw("on"), None, 1],
+    "owners": [[], ["@acme/ledger"], ["@jdoe"], ["acme"], ["@evil\n"], ["@a/b c"], ["@" + "x" * 40], "@acme/x", None,
+               [1], ["@acme/ledger", "@acme/ledger"]],
+    "provider": ["eks", "local", "existing", "gke", "EKS", None, Raw("yes")],
+    "region": ["eu-west-1", "eu-central-1", "us-east-1", "ap-south-1", "eu-west", "EU-WEST-1", Raw("no"), 1, None,
+               "us-gov-west-1", "eu-west-1\n"],
+    "kubernetesVersion": ["1.33", "1.34", "1.35", "1.36", "1.20", "1.37", Raw("1.34"), Raw("1.30"), "v1.34", None,
+                          Raw("1.36"), 134],
+    "nodeGroups": [[], None, "general", {}],
+    "availabilityZones": [1, 2, 3, 6, 7, Raw("2.0"), Raw("1e0"), "3", Raw("three"), -1, None, 2.5],
+    "vpcCidr": ["10.0.0.0/16", "10.0.1.0/16", "10.0.0.0/24", "10.0.0.0/8", "10.16.0.0/20", "10.24.0.0/20",
+                "10.0.0.0/17", "10.128.0.0/17", "10.64.0.0/17", "10.0.0.0", "256.0.0.0/16", "010.0.0.0/16",
+                "10.0.0.0/255.255.0.0", 16, None, "10.0.0.0/016", " 10.0.0.0/16"],
+    "publicEndpoint": [True, False, Raw("yes"), Raw("off"), Raw("True"), "true", 1, None, Raw("y")],
+    "kubeconfigSecret": ["kubeconfig", "kc-ledger", "1kc", "kc space", "S3cr3t!", None, "ghp_" + "a1B2" * 9],
+    "name": _NAMES,
+    "instanceType": ["m6i.large", "t3.large", "t3.medium", "c6i.xlarge", "r6i.large", "x1.32xlarge", "m6i", "M6I.large",
+                     None, 5],
+    "minSize": _COUNTS, "desiredSize": _COUNTS, "maxSize": _COUNTS,
+    "diskSizeGib": [19, 20, 50, 16384, 16385, Raw("50.0"), "50", None, Raw("5e1")],
+    "capacityType": ["ON_DEMAND", "SPOT", "spot", "RESERVED", None, Raw("yes")],
+    "labels": [{}, {"tier": "web"}, {"k8s.io/role": "x"}, {"Bad Key": "x"}, {"tier": 1}, {"tier": "-x"},
+               {"tier": "x" * 64}, [], None, {"tier": Raw("yes")}, {"example.com/tier": ""}],
+    "bundles": [[], ["baseline"], ["observability"], ["gitops"], ["baseline", "baseline"], ["security"], None, "baseline"],
+    "enable": [[], ["external-dns"], ["cert-manager"], ["linkerd"], ["argo-cd"], ["kube-prometheus-stack"], None,
+               ["metrics-server"]],
+    "disable": [[], ["cert-manager"], ["external-dns"], ["kube-prometheus-stack"], ["argo-cd"], ["linkerd"], None,
+                ["metrics-server"], ["ingress-nginx"]],
+    "values": [{}, {"argo-cd": {"x": 1}}, {"external-dns": {"x": 1}}, {"nginx": {}}, {"ingress-nginx": 5},
+               {"ingress-nginx": {"controller": {"enabled": Raw("no")}}}, {"metrics-server": {"args": [Raw("on")]}},
+               {"cert-manager": {"password": "hunter2hunter2"}}, None, {"kube-prometheus-stack": {"a": {"<<": {}}}}],
+    "quota": [None, {}, {"cpu": "4"}, {"cpu": "4", "memory": "8Gi", "pods": 20}, "big",
+              {"cpu": "64", "memory": "256Gi", "pods": 500}, {"cpu": "65", "memory": "8Gi", "pods": 20}],
+    "cpu": _QUANTITIES, "memory": _QUANTITIES, "pods": _QUANTITIES,
+    "admins": _GROUPS, "developers": _GROUPS, "viewers": _GROUPS,
+    "tags": [{}, {"costCenter": "cc-4411"}, {"team": "x"}, {"managed-by": "me"}, {"bad key!": "x"}, {"x" * 129: "x"},
+             {"backup": Raw("yes")}, {"n": 12}, {"long": "x" * 257}, None, [], {"Team": "x"}],
+    "addons": [{}, None, [], {"bundles": ["baseline"]}],
+    "namespaces": [[], None, {}, [{"name": "x"}]],
+    "cluster": [{}, None, {"provider": "local"}, {"provider": "existing"}],
+}
+"""Values a key is set to: valid ones, near misses and wrong types (by the key's name)."""
+ITEMS: dict[str, list[object]] = {
+    "owners": ["@acme/ops", "@jdoe", "acme", "@x y", 5, None], "bundles": _ADDON_WORDS, "enable": _ADDON_WORDS,
+    "disable": _ADDON_WORDS, "admins": ["ops", "bad group", 1, None], "developers": ["devs", "", None],
+    "viewers": ["support", "a" * 254],
+    "nodeGroups": [{"name": "extra", "instanceType": "m6i.large", "minSize": 1, "desiredSize": 1, "maxSize": 2},
+                   {"name": "extra", "instanceType": "t3.large", "minSize": 1, "desiredSize": 1, "maxSize": 2},
+                   {"name": "batch", "instanceType": "m6i.large", "minSize": 0, "desiredSize": 0, "maxSize": 30},
+                   {"name": "x"}, "general", None],
+    "namespaces": [{"name": "extra"}, {"name": "default"}, {"name": "monitoring", "quota": {"cpu": "1", "memory": "1Gi",
+                                                                                           "pods": 1}}, None, "ns"],
+}
+"""Items appended to a list (by the list's key); a copy of an existing item is the other choice."""
+KEYS: dict[str, list[str]] = {
+    "": ["team", "environment", "owners", "cluster", "addons", "namespaces", "tags", "owner", "addon", "quota"],
+    "cluster": ["provider", "region", "kubernetesVersion", "nodeGroups", "availabilityZones", "vpcCidr",
+                "publicEndpoint", "kubeconfigSecret", "regoin", "nodegroups", "version"],
+    "nodeGroups": ["name", "instanceType", "minSize", "desiredSize", "maxSize", "diskSizeGib", "capacityType", "labels",
+                   "diskSizeGiB", "spot"],
+    "namespaces": ["name", "quota", "admins", "developers", "viewers", "editors"],
+    "quota": ["cpu", "memory", "pods", "storage"],
+    "addons": ["bundles", "enable", "disable", "values", "bundle"],
+    "tags": ["backup", "team", "environment", "Owner", "a b", "k" * 129],
+    "labels": ["tier", "Tier", "k8s.io/x", "-bad"],
+    "values": ["argo-cd", "external-dns", "nginx", "metrics-server"],
+}
+"""Keys added to a mapping (by the mapping's own key): the valid ones, another provider's, typos."""
+
+
+@dataclass(frozen=True)
+class Mutant:
+    number: int
+    base: str
+    operation: str
+    path: str
+    content: str
+
+
+class StackMutator:
+    """Seeded single mutations of valid stack files: set a value, delete or add a key, append, copy or remove a
+    list item (data mutations, emitted as YAML), or one of `Generator.mutate`'s text edits. Same seed, same
+    mutants."""
+
+    def __init__(self, seed: int, bases: dict[str, tuple[str, str, dict]]):
+        self.rng = random.Random(seed)
+        self.text_edits = Generator(seed)
+        self.text_edits.rng = self.rng
+        self.bases = bases
+        """name -> (path in the repository, text, data)."""
+
+    def mutants(self, count: int, text_share: float = 0.25) -> Iterator[Mutant]:
+        names = sorted(self.bases)
+        for number in range(count):
+            name = self.rng.choice(names)
+            path, text, data = self.bases[name]
+            if self.rng.random() < text_share:
+                content, _ = self.text_edits.mutate(text)
+                yield Mutant(number, name, "text", path, content)
+                continue
+            mutated = copy.deepcopy(data)
+            operation = self._mutate(mutated)
+            yield Mutant(number, name, operation, path, emit(mutated) + "\n")
+
+    def _nodes(self, data: object, loc: tuple = ()) -> Iterator[tuple[tuple, object]]:
+        yield loc, data
+        if isinstance(data, dict):
+            for key, value in data.items():
+                yield from self._nodes(value, loc + (key,))
+        elif isinstance(data, list):
+            for index, value in enumerate(data):
+                yield from self._nodes(value, loc + (index,))
+
+    @staticmethod
+    def _name(loc: tuple) -> str:
+        """The key a location is under: its own, or its list's."""
+        for part in reversed(loc):
+            if isinstance(part, str):
+                return part
+        return ""
+
+    def _mutate(self, data: dict) -> str:
+        rng = self.rng
+        nodes = list(self._nodes(data))
+        for _ in range(20):
+            op = rng.choice(("set", "set", "set", "delete", "add", "add", "append", "remove"))
+            loc, node = rng.choice(nodes)
+            where = ".".join(map(str, loc)) or "(top)"
+            if op == "set" and loc:
+                pool = VALUES.get(self._name(loc))
+                if pool is None or isinstance(loc[-1], int):
+                    pool = ITEMS.get(self._name(loc))
+                if not pool:
+                    continue
+                self._parent(data, loc)[loc[-1]] = copy.deepcopy(rng.choice(pool))
+                return f"set {where}"
+            if op == "delete" and isinstance(node, dict) and node:
+                key = rng.choice(list(node))
+                del node[key]
+                return f"delete {where}.{key}"
+            if op == "add" and isinstance(node, dict):
+                key = rng.choice(KEYS.get(self._name(loc), KEYS[""]))
+                node[key] = copy.deepcopy(rng.choice(VALUES.get(key, VALUES["tags"][1:3] + [1, "x"])))
+                return f"add {where}.{key}"
+            if op == "append" and isinstance(node, list):
+                pool = ITEMS.get(self._name(loc))
+                if node and (not pool or rng.random() < 0.4):
+                    node.append(copy.deepcopy(rng.choice(node)))
+                    return f"copy item {where}"
+                if pool:
+                    node.append(copy.deepcopy(rng.choice(pool)))
+                    return f"append {where}"
+            if op == "remove" and isinstance(node, list) and node:
+                del node[rng.randrange(len(node))]
+                return f"remove item {where}"
+        return "none"
+
+    @staticmethod
+    def _parent(data: object, loc: tuple) -> object:
+        for part in loc[:-1]:
+            data = data[part]  # type: ignore[index]
+        return data

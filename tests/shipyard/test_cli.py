@@ -96,11 +96,11 @@ def test_stacks_lists_names_and_files(capsys):
 
 
 def test_committed_schema_is_up_to_date():
-    assert (REPO / SCHEMA_PATH).read_text() == render_schema(), "run: shipyard schema > schema/stack.schema.json"
+    assert (REPO / SCHEMA_PATH).read_text() == render_schema(REPO), "run: shipyard schema > schema/stack.schema.json"
 
 
 def test_schema_documents_every_field():
-    schema = json.loads(render_schema())
+    schema = json.loads(render_schema(REPO))
 
     def walk(node):
         for name, prop in node.get("properties", {}).items():
@@ -121,6 +121,15 @@ def test_preview_offline_json_lists_the_resource_tree(capsys):
     assert not [r for r in stack["resources"] if r["type"] == "kubernetes:helm.sh/v4:Chart"]  # no add-ons
     assert by_name["sandbox-k8s"]["inputs"]["kubeconfig"] == "[secret]"
     assert stack["cost"]["priced"] is False and stack["cost"]["monthly"] == 0
+
+
+def test_preview_offline_shows_the_default_quota_of_a_namespace_without_one(capsys, platform_repo: Path):
+    path = platform_repo / "stacks/sandbox/dev.yaml"
+    path.write_text("\n".join(line for line in path.read_text().splitlines() if "quota:" not in line) + "\n")
+    code, out, _ = run(capsys, "--repo", str(platform_repo), "preview", "--offline", "sandbox-dev")
+    assert code == 0
+    quota = next(line for line in out.splitlines() if "sandbox-tenancy-sandbox-web-quota" in line)
+    assert 'spec.hard={"pods":"20","requests.cpu":"2","requests.memory":"4Gi"}' in quota  # policy.yaml dev defaultQuota
 
 
 def test_preview_offline_text_prints_a_tree(capsys):

@@ -135,3 +135,33 @@ def test_cost_report_compares_with_what_the_last_up_exported(platform_repo: Path
     # Never applied, or applied before estimates existed: no change to show, never a guess.
     assert cost_report(cost, 5000.0, None)["change"] is None
     assert cost_report(cost, 5000.0, "[secret]")["previous"] is None
+
+
+def test_a_default_quota_over_its_cap_is_reported_on_its_line(platform_repo: Path):
+    policy = platform_repo / "policy.yaml"
+    _replace(policy, 'defaultQuota: {cpu: "2", memory: 4Gi, pods: 20}', 'defaultQuota: {cpu: "2", memory: 40Gi, pods: 20}')
+    [(_, line, message)] = _policy_problems(platform_repo)
+    assert line == _line_of(policy, "memory: 40Gi")
+    assert "the default memory quota 40Gi is over maxQuota.memory 32Gi" in message
+
+
+def test_namespaces_without_quota_get_the_environment_default(platform_repo: Path):
+    path = platform_repo / "stacks/sandbox/dev.yaml"
+    text = path.read_text()
+    path.write_text("\n".join(line for line in text.splitlines() if "quota:" not in line) + "\n")
+    checked = check_stack(platform_repo, path, Repo(platform_repo).local_kubernetes_minor)
+    assert checked.diagnostics == []
+    quotas = {ns.name: (ns.quota.cpu, ns.quota.memory, ns.quota.pods) for ns in checked.stack.namespaces}
+    assert set(quotas.values()) == {("2", "4Gi", "20")}
+
+
+def test_quota_caps_compare_quantities_by_value(platform_repo: Path):
+    path = platform_repo / "stacks/sandbox/dev.yaml"
+    text = path.read_text()
+    first = next(line for line in text.splitlines() if "quota:" in line)
+    indent = first[:first.index("quota:")]
+    path.write_text(text.replace(first, indent + 'quota: {cpu: 16000m, memory: "32768Mi", pods: 1e2}', 1))
+    assert check_stack(platform_repo, path, Repo(platform_repo).local_kubernetes_minor).diagnostics == []
+    path.write_text(text.replace(first, indent + 'quota: {cpu: 16001m, memory: "0.04Ti", pods: 101}', 1))
+    problems = [d.message for d in check_stack(platform_repo, path, Repo(platform_repo).local_kubernetes_minor).diagnostics]
+    assert len(problems) == 3 and all("over the dev cap" in m for m in problems), problems

@@ -13,7 +13,9 @@ def test_new_team_writes_a_valid_commented_stack_and_codeowners(platform_repo: P
     assert main(["--repo", str(platform_repo), "new-team", "billing", "--env", "prod"]) == 0
     path = platform_repo / "stacks/billing/prod.yaml"
     text = path.read_text()
-    assert text.startswith("# yaml-language-server: $schema=../../schema/stack.schema.json")
+    assert text.startswith("# yaml-language-server: $schema=../../schema/stack.schema.json\n")  # the modeline
+    # No quota: prod's default from policy.yaml applies, and the comment says which.
+    assert '    # quota: {cpu: \'8\', memory: 16Gi, pods: 60}' in text and "prod's defaultQuota (policy.yaml)" in text
     stack, problems = parse_stack_file(path, platform_repo, load_catalog(platform_repo).catalog,
                                        Repo(platform_repo).local_kubernetes_minor)
     assert problems == [] and stack.owners == ["@acme/billing"] and stack.cluster.region == "eu-west-1"
@@ -66,13 +68,14 @@ def test_every_value_is_emitted_as_yaml_so_none_can_add_a_key():
     # The refusals above come first; this is what stands behind them: the emitter quotes what it must.
     hostile = "eu-west-1\n  publicEndpoint: true"
     text = render_stack_file("tm\n# x: 1\nevil", "dev", "@o/t']\npublicEndpoint: true #", hostile, "1.35",
-                             "t3.large\n    - {name: x}", 1, 3, "4\ncpu: 99", "8Gi", 30, ["baseline", "a, b]"], [])
+                             "t3.large\n    - {name: x}", 1, 3, {"cpu": "4\ncpu: 99", "memory": "8Gi", "pods": 30},
+                             ["baseline", "a, b]"], [])
     data = yaml.safe_load(text)
     assert data["cluster"]["region"] == hostile and "publicEndpoint" not in data["cluster"]
     assert data["owners"] == ["@o/t']\npublicEndpoint: true #"] and data["team"] == "tm\n# x: 1\nevil"
     assert data["cluster"]["nodeGroups"] == [{"name": "general", "instanceType": "t3.large\n    - {name: x}",
                                               "minSize": 1, "desiredSize": 1, "maxSize": 3}]
-    assert data["addons"]["bundles"] == ["baseline", "a, b]"] and data["namespaces"][0]["quota"]["cpu"] == "4\ncpu: 99"
+    assert data["addons"]["bundles"] == ["baseline", "a, b]"] and "quota" not in data["namespaces"][0]
     assert set(data) == {"team", "environment", "owners", "cluster", "addons", "namespaces", "tags"}
 
 

@@ -8,10 +8,14 @@ import pytest
 from shipyard.yamlfile import MAX_BYTES, MAX_DEPTH, YamlError, load_file, load_text
 
 
-def _errors(text: str) -> list[str]:
+def _errors(text: str, untyped=None) -> list[str]:
     with pytest.raises(YamlError) as exc:
-        load_text(text, "f.yaml")
+        load_text(text, "f.yaml", untyped)
     return [d.as_text() for d in exc.value.diagnostics]
+
+
+def _everywhere(loc) -> bool:
+    return True
 
 
 def test_positions_of_keys_and_items_are_one_based():
@@ -135,6 +139,8 @@ def test_recursive_and_undefined_aliases_are_errors():
     ("a: !!float abc\n", "'abc' is not a valid !!float"),
     ("a: !!bool maybe\n", "'maybe' is not a valid !!bool"),
     ("a: !!null x\n", "'x' is not a valid !!null"),
+    ("a: !!float 1\n", "'1' is not a valid !!float"),  # editors refuse it too: YAML 1.2 floats have a dot
+    ("a: !!timestamp x\n", "'x' is not a valid !!timestamp"),
     ("a: !!binary aGk=\n", "YAML tag 'tag:yaml.org,2002:binary' is not allowed"),
     ("a: !custom x\n", "YAML tag '!custom' is not allowed"),
     ("a: !!set {x}\n", "YAML tag 'tag:yaml.org,2002:set' is not allowed"),
@@ -146,15 +152,31 @@ def test_every_malformed_tag_is_a_located_error(text, shown):
 
 
 def test_valid_explicit_tags_load():
-    assert load_text("a: !!int '5'\nb: !!float 1\nc: !!str 012\nd: !!bool true\ne: ! 12\n", "f.yaml").data == {
-        "a": 5, "b": 1.0, "c": "012", "d": True, "e": "12"}
+    text = "a: !!int '5'\nb: !!float 1.0\nc: !!str 012\nd: !!bool true\ne: ! 12\nf: !!timestamp 2025-01-02\n"
+    assert load_text(text, "f.yaml").data == {"a": 5, "b": 1.0, "c": "012", "d": True, "e": "12", "f": "2025-01-02"}
 
 
-@pytest.mark.parametrize("value", ["yes", "No", "ON", "off", "y", "N", "012", "-0x2", "0o17", "0b101", "1:30",
-                                   "1_000", "1e3", "1.5e3", "08", "+0b1"])
-def test_plain_values_that_yaml_11_reads_differently_are_errors_with_a_hint(value):
-    [error] = _errors(f"a: {value}\n")
+YAML_11_DIFFERENT = {"yes": "yes", "No": "No", "ON": "ON", "off": "off", "y": "y", "N": "N", "012": 12,
+                     "-0x2": "-0x2", "0o17": 15, "0b101": "0b101", "1:30": "1:30", "1_000": "1_000", "1e3": 1000.0,
+                     "1.5e3": 1500.0, "08": 8, "+0b1": "+0b1"}
+
+
+@pytest.mark.parametrize("value", YAML_11_DIFFERENT)
+def test_values_yaml_11_reads_differently_load_as_editors_read_them(value):
+    assert load_text(f"a: {value}\n", "f.yaml").data == {"a": YAML_11_DIFFERENT[value]}
+
+
+@pytest.mark.parametrize("value", YAML_11_DIFFERENT)
+def test_in_untyped_places_values_yaml_11_reads_differently_are_errors_with_a_hint(value):
+    [error] = _errors(f"a: {value}\n", untyped=lambda loc: loc == ("a",))
     assert error.startswith("f.yaml:1:4:") and "YAML 1.1" in error and f'quote it ("{value}")' in error
+    assert load_text(f"a: {value}\nb: 1\n", "f.yaml", lambda loc: loc == ("b",)).data["a"] == YAML_11_DIFFERENT[value]
+
+
+def test_a_yaml_11_directive_is_refused():
+    [error] = _errors("%YAML 1.1\n---\na: yes\n")
+    assert error.startswith("f.yaml:") and "'%YAML 1.1'" in error and "remove the directive" in error
+    assert load_text("%YAML 1.2\n---\na: yes\n", "f.yaml").data == {"a": "yes"}
 
 
 @pytest.mark.parametrize("text, data", [
@@ -173,7 +195,7 @@ def test_merge_keys_are_yaml_11_only():
 
 def test_value_errors_keep_the_document_for_secret_checks():
     with pytest.raises(YamlError) as exc:
-        load_text("password: 0123\nb: yes\n", "f.yaml")
+        load_text("password: 0123\nb: yes\n", "f.yaml", _everywhere)
     assert len(exc.value.diagnostics) == 2 and exc.value.document.data == {"password": "0123", "b": "yes"}
 
 
@@ -227,3 +249,10 @@ def test_a_numeral_too_long_for_any_field_is_a_located_error_not_a_traceback(tex
 
 def test_long_text_that_only_looks_numeric_when_quoted_is_fine():
     assert load_text('x: "' + "9" * 5000 + '"\n', "s.yaml").data == {"x": "9" * 5000}
+
+
+def test_a_carriage_return_without_a_line_feed_is_refused():
+    # libyaml ends a line there, the editors' parser does not: the two would read different files.
+    [error] = _errors("a: 1\n# note\rb: 2\n")
+    assert error.startswith("f.yaml:2:7:") and "carriage return without a line feed" in error
+    assert load_text("a: 1\r\nb: 2\r\n", "f.yaml").data == {"a": 1, "b": 2}
