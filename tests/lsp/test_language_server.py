@@ -4,7 +4,7 @@ lines CI reports, completion that offers only what fits, hover that shows the de
 parity test's model of the editor (`tests/support/editor.py`) to the real thing, file by file.
 
 The server is installed on first use (`python -m tests.support.lsp`, i.e. `npm ci` in tests/lsp; a no-op when
-the installed copy matches the lock file). Without Node.js on PATH these tests are skipped, saying so.
+the installed copy matches the lock file). Without Node.js on PATH they fail, saying so: never a skip.
 """
 
 from __future__ import annotations
@@ -24,8 +24,12 @@ from tests.support.repo import PARTS, copy_platform
 REPO = Path(__file__).resolve().parents[2]
 MUTANT_SAMPLE = 2000
 
-pytestmark = pytest.mark.skipif(shutil.which("node") is None or shutil.which("npm") is None,
-                                reason="Node.js 20+ (node and npm) is needed to run the yaml-language-server")
+
+
+@pytest.fixture(autouse=True)
+def _node() -> None:
+    if shutil.which("node") is None or shutil.which("npm") is None:
+        pytest.fail("Node.js 20+ (node and npm on PATH) is needed to run the yaml-language-server")
 
 
 def _settings() -> dict[str, Any]:

@@ -107,6 +107,7 @@ def test_the_schema_follows_the_catalog_and_the_policy(platform_repo: Path):
     chart: linkerd
     repository: https://helm.linkerd.io/stable
     version: 1.16.11
+    digest: sha256:0000000000000000000000000000000000000000000000000000000000000000
     namespace: linkerd
 bundles:
   mesh:
