@@ -53,7 +53,7 @@ def test_offline_preview_plans_the_staged_archive_paths_without_reading_a_chart_
     assert charts["ledger-addons-ingress-nginx"]["version"] == "4.13.3"
     assert charts["ledger-addons-cert-manager"]["chart"] == ".charts/cert-manager-v1.18.2.tgz"
     # an eks stack never gets the catalog's localValues
-    assert "admissionWebhooks" not in charts["ledger-addons-ingress-nginx"]["values"]["controller"]
+    assert "apiService" not in charts["ledger-addons-metrics-server"]["values"]
 
 
 LOCAL_STACK = """team: itest
