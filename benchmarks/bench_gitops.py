@@ -159,6 +159,7 @@ def bench_preview(stacks: int, parallel: int) -> None:
         # The local control plane of this checkout, shared by the benchmark's own state.
         env = {**os.environ, "SHIPYARD_HOME": str(Path(tmp) / "home")}
         if not env.get("SHIPYARD_CHART_MIRROR"):  # the add-ons' real charts: the workspace's shared mirror
+            sys.path.insert(0, str(ROOT))
             from tests.support.charts import shared_charts
 
             env["SHIPYARD_CHART_MIRROR"] = str(shared_charts())
