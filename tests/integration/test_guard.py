@@ -31,11 +31,20 @@ namespaces:
 
 @pytest.fixture(scope="module")
 def guard_repo(itest_repo: Path, engine) -> Path:
+    # This module is about protecting production, not its add-ons: the policy's required prod bundle
+    # (observability, the largest real chart) is waived here so the suite installs it only once (test_drift).
+    policy = itest_repo / "policy.yaml"
+    original = policy.read_text()
+    assert "requiredAddons: [observability]" in original
+    policy.write_text(original.replace("requiredAddons: [observability]", "requiredAddons: []"))
     (itest_repo / "stacks" / "guard").mkdir(exist_ok=True)
     (itest_repo / "stacks" / "guard" / "prod.yaml").write_text(GUARD_STACK)
-    yield itest_repo
-    main(["--repo", str(itest_repo), "destroy", STACK, "--yes", "--confirm", STACK])
-    (itest_repo / "stacks" / "guard" / "prod.yaml").unlink(missing_ok=True)
+    try:
+        yield itest_repo
+        main(["--repo", str(itest_repo), "destroy", STACK, "--yes", "--confirm", STACK])
+    finally:
+        (itest_repo / "stacks" / "guard" / "prod.yaml").unlink(missing_ok=True)
+        policy.write_text(original)
 
 
 def _shipyard(repo: Path, *args: str) -> int:

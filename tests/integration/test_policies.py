@@ -115,7 +115,7 @@ def test_normal_stack_previews_with_the_policy_pack_loaded(tenant_engine: Engine
     assert "mandatory" not in text
     assert outcome.summary.get("create", 0) >= 10
     # ingress-nginx's own LoadBalancer Service, in the add-on's namespace, is in the plan and was allowed
-    assert any(c.type == "kubernetes:core/v1:Service" and c.name.endswith("ingress-nginx/ingress-nginx")
+    assert any(c.type == "kubernetes:core/v1:Service" and c.name.endswith("ingress-nginx/ingress-nginx-controller")
                for c in outcome.changes)
     assert config_files and all(mode == 0o600 for _, mode in config_files)
     assert not list((tenant_engine.home / "tmp").glob("policy-config-*"))
