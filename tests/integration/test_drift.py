@@ -64,6 +64,17 @@ def test_every_addon_is_ready_with_production_values(applied, kubectl):
             assert conditions.get("Available") == "True", (namespace, deployment["metadata"]["name"])
 
 
+def test_the_teams_groups_cannot_touch_the_addon_namespaces(applied, kubectl):
+    # Even with every RBAC right (system:masters), a request made as one of the team's groups is refused.
+    as_team = ("--as=dev@example.com", "--as-group=system:masters", "--as-group=drift-devs")
+    refused = kubectl("-n", "monitoring", "create", "rolebinding", "sneaky", "--clusterrole=admin",
+                      "--group=outsiders", *as_team, check=False)
+    assert refused.returncode != 0 and "managed by Shipyard (a platform add-on)" in refused.stderr, refused.stderr
+    refused = kubectl("-n", "argocd", "scale", "deployment", "argo-cd-argocd-server", "--replicas=0", *as_team,
+                      check=False)
+    assert refused.returncode != 0 and "stacks/drift/dev.yaml" in refused.stderr, refused.stderr
+
+
 def test_five_checks_after_up_are_clean_and_a_second_up_changes_nothing(applied, engine, itest_repo: Path):
     for attempt in range(5):
         report = _drift(itest_repo)
