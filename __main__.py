@@ -16,7 +16,7 @@ config = pulumi.Config()
 # any resource is registered.
 loaded = load_stack(ROOT, pulumi.get_stack())
 stack = loaded.stack
-args = args_from_stack(stack, loaded.catalog, kubeconfig=kubeconfig_for(stack, ROOT, config),
+args = args_from_stack(stack, loaded.catalog, loaded.policy, kubeconfig=kubeconfig_for(stack, ROOT, config),
                        charts=addon_charts(loaded, ROOT, config))
 
 cluster = Cluster(stack.team, args.cluster)

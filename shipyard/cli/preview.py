@@ -131,7 +131,9 @@ def _offline(obj, stacks: tuple[str, ...], json_out: str | None) -> int:
 
 
 KEY_INPUTS = ("metadata.name", "metadata.namespace", "chart", "version", "namespace", "name", "region", "version",
-              "cidrBlock", "instanceTypes", "scalingConfig", "spec.hard", "roleRef.name", "subjects")
+              "cidrBlock", "instanceTypes", "scalingConfig", "nodeGroupNamePrefix", "addonName", "addonVersion",
+              "principalArn", "kubernetesGroups", "policyArn", "serviceAccount", "spec.hard", "roleRef.name",
+              "subjects")
 
 
 def _key_inputs(inputs: dict) -> str:
