@@ -778,7 +778,8 @@ def _policy_python() -> Path:
 
 def _policy_config(root: Path, name: str) -> dict[str, dict[str, Any]]:
     """What the policy pack needs to know about the stack, keyed by policy name (see policies/__main__.py;
-    each property is required there, so a name out of step fails the run instead of skipping a rule)."""
+    each property is required there, so a name out of step fails the run instead of skipping a rule). Rules that
+    need no stack facts (no-wildcard-iam-actions, no-system-masters) get no config."""
     from shipyard.validation import check_stack
 
     repo = Repo(root)
@@ -823,7 +824,8 @@ def _check_plan(root: Path, name: str, planned: list[Any]) -> list[_Violation]:
         namespace = (provider_props or {}).get("namespace")
         namespace = namespace if isinstance(namespace, str) and namespace else "default"
         for rule in rules.RULES:
-            for message in rule.check(resource.type, resource.inputs, provider_props, config[rule.name], namespace):
+            for message in rule.check(resource.type, resource.inputs, provider_props, config.get(rule.name, {}),
+                                      namespace):
                 fix = rule.description.partition(" Fix: ")[2]
                 violation = _Violation(rule.name, resource.type, resource.name, message, fix.strip())
                 if violation not in found:
