@@ -51,6 +51,9 @@ _PROCESS_LOCK = threading.Lock()
 # ("... cannot be deleted because it is protected", "... as it is currently marked for protection").
 PROTECTED_ERROR = re.compile(r"marked for protection|protected resource|because it is protected", re.I)
 _URN = re.compile(r"urn:pulumi:[^\s\"'`]+")
+_REPLACEMENT_STEPS = {"create-replacement": "create-before-delete", "delete-replaced": "delete-before-create",
+                      "replace": None}
+"""The steps of one replacement, and the order the first of them reveals."""
 _DESTRUCTIVE_OPS = frozenset({"delete", "replace", "create-replacement", "delete-replaced", "discard",
                               "discard-replaced", "read-replacement"})
 
@@ -72,11 +75,14 @@ class ResourceChange:
     """Live drift: when that change was made (RFC 3339, from the object's managedFields)."""
     fields: tuple[dict[str, Any], ...] = ()
     """Live drift: each drifted field with its own `path`, `by` and `at`."""
+    replacement: str | None = None
+    """For `replace`: `create-before-delete` (the new resource exists before the old one goes: no gap) or
+    `delete-before-create` (a gap, e.g. a fixed name the two cannot share)."""
 
     def as_json(self) -> dict[str, Any]:
         out: dict[str, Any] = {"urn": self.urn, "type": self.type, "name": self.name, "op": self.op,
                                "properties": list(self.properties)}
-        for key in ("source", "by", "at"):
+        for key in ("source", "by", "at", "replacement"):
             if getattr(self, key):
                 out[key] = getattr(self, key)
         if self.fields:
@@ -668,8 +674,17 @@ class _EventCollector:
             return
         else:
             props = sorted(meta.detailed_diff) if meta.detailed_diff else sorted(meta.diffs or ())
+        replacement = None
+        if op in _REPLACEMENT_STEPS:
+            # A replacement is three steps of one resource; which of the create and the delete comes first says
+            # whether there is a gap. One change, op `replace`, with that order.
+            earlier = self._steps.get(meta.urn)
+            replacement = (earlier.replacement if earlier is not None and earlier.replacement else
+                           _REPLACEMENT_STEPS[op])
+            props = sorted(set(props) | set(earlier.properties if earlier is not None else ()))
+            op = "replace"
         self._steps[meta.urn] = ResourceChange(urn=meta.urn, type=meta.type, name=meta.urn.rsplit("::", 1)[-1],
-                                               op=op, properties=tuple(props))
+                                               op=op, properties=tuple(props), replacement=replacement)
 
     def changes(self) -> list[ResourceChange]:
         return list(self._steps.values())

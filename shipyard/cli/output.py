@@ -33,4 +33,25 @@ def print_changes(stack: str, changes: list, verb: str, risk: str | None = None,
     click.echo(f"{stack}: {len(changes)} resource(s) {verb}" + (f" (risk: {risk})" if risk else ""))
     for change in changes:
         props = f"  [{', '.join(change.properties)}]" if change.properties else ""
-        click.echo(f"  {change.op:<8} {change.type}  {change.name}{props}")
+        order = f" ({change.replacement})" if getattr(change, "replacement", None) else ""
+        click.echo(f"  {change.op:<8} {change.type}  {change.name}{props}{order}")
+    for note in change_notes(changes):
+        click.echo(f"  note: {note}")
+
+
+def change_notes(changes: list) -> list[str]:
+    """What a reviewer should know about some changes before they apply."""
+    notes = []
+    for change in changes:
+        props = set(change.properties)
+        if (change.type == "aws:eks/nodeGroup:NodeGroup" and change.op == "update"
+                and "scalingConfig.minSize" in props and "scalingConfig.desiredSize" not in props):
+            notes.append(f"{change.name}: minSize changes while the autoscaler owns the live size; if the group "
+                         "runs fewer nodes than the new minSize, AWS refuses the update: let the autoscaler scale "
+                         "up first, or raise the live size (aws eks update-nodegroup-config --scaling-config "
+                         "desiredSize=N), then apply")
+        elif (change.type == "aws:eks/nodeGroup:NodeGroup" and change.op == "replace"
+              and getattr(change, "replacement", None) == "create-before-delete"):
+            notes.append(f"{change.name}: a new node group is created (and its nodes join) before the old one is "
+                         "deleted; the old nodes are drained as it goes")
+    return notes
