@@ -483,6 +483,19 @@ class Engine:
             raise InvalidInputError(checked.diagnostics)
         return checked.stack
 
+    def _check_upgrade_step(self, name: str, stack: Any) -> None:
+        """An eks stack moves one Kubernetes minor from the version its last `up` applied (the state's
+        `kubernetesVersion` output), never more and never back: refused before the program runs."""
+        from shipyard.upgrades import KUBERNETES_VERSION_OUTPUT
+
+        path = self.repo.stack(name).path
+        outputs = self._call(name, stack.outputs)
+        applied = outputs.get(KUBERNETES_VERSION_OUTPUT)
+        problems = upgrade_step_problems(self.root, path, self.repo.local_kubernetes_minor,
+                                         applied.value if applied is not None and not applied.secret else None)
+        if problems:
+            raise InvalidInputError(problems)
+
     @contextlib.contextmanager
     def _stack(self, name: str, validate: bool = True, create: bool | None = True,
                program: bool = True) -> Iterator[Any]:
@@ -525,6 +538,8 @@ class Engine:
                 stack = self._call(name, open_stack)
             except auto.errors.InvalidVersionError as exc:
                 raise EngineError(f"the Pulumi CLI at {pulumi_bin} is not usable: {exc}") from None
+            if validate:
+                self._check_upgrade_step(name, stack)
             yield stack
 
     def _plan_new_stack(self, name: str, on_output: Log | None = None) -> Outcome:
@@ -577,6 +592,16 @@ class Engine:
         if guard is not None and guard.violations:
             raise guard.error()
         return result
+
+
+def upgrade_step_problems(root: Path, path: Path, local_minor: str | None, applied: Any) -> list[Diagnostic]:
+    """The stack file's diagnostics against the Kubernetes version the state says was applied last (none when the
+    state has no such output: never applied, or applied before it was exported)."""
+    if not isinstance(applied, str):
+        return []
+    from shipyard.validation import check_stack
+
+    return check_stack(root, path, local_minor, applied=(applied, "the stack's state")).diagnostics
 
 
 def _remove_orphans(paths: Any) -> None:
