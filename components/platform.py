@@ -18,9 +18,6 @@ from shipyard.catalog import AddonIdentity, Catalog
 from shipyard.models import StackFile
 from shipyard.policy import Policy
 
-AUTOSCALER_ADDON = "cluster-autoscaler"
-"""The add-on that owns node groups' live size where a stack gets it (README, Autoscaling)."""
-
 
 @dataclass(frozen=True)
 class PlatformArgs:
@@ -42,7 +39,7 @@ def args_from_stack(stack: StackFile, catalog: Catalog, policy: Policy, *, kubec
         assert spec.region and spec.kubernetes_version and spec.node_groups  # guaranteed by validation
         assert catalog.core_addons is not None  # load_catalog loads the table with the catalog
         rules = policy.environments[stack.environment]
-        autoscaled = AUTOSCALER_ADDON in gets
+        autoscaled = catalog.autoscaled(stack)
         eks = EksArgs(
             region=spec.region, kubernetes_version=spec.kubernetes_version,
             node_groups=tuple(NodeGroupArgs(name=g.name, instance_type=g.instance_type, min_size=g.min_size,

@@ -18,6 +18,8 @@ if TYPE_CHECKING:
     from shipyard.models import StackFile
 
 CATALOG_FILE = Path("addons") / "catalog.yaml"
+AUTOSCALER_ADDON = "cluster-autoscaler"
+"""The add-on that owns node groups' live size on the stacks that get it (README, Autoscaling)."""
 
 # Exact chart versions only: `4.13.3` or `v1.18.2`, optional pre-release/build. No ranges, no wildcards.
 _EXACT_VERSION = re.compile(r"^v?(0|[1-9]\d*)\.(0|[1-9]\d*)\.(0|[1-9]\d*)(-[0-9A-Za-z.-]+)?(\+[0-9A-Za-z.-]+)?$")
@@ -250,6 +252,10 @@ class Catalog(_Model):
         zones = stack.addons.dns is not None
         return {name: self.identities[name] for name in self.addons_for(stack)
                 if name in self.identities and (self.identities[name].hosted_zones != "optional" or zones)}
+
+    def autoscaled(self, stack: StackFile) -> bool:
+        """An autoscaler owns the stack's node groups' live size (`desiredSize` only starts a group)."""
+        return stack.cluster.provider == "eks" and AUTOSCALER_ADDON in self.addons_for(stack)
 
     def identity_namespace(self, name: str) -> str:
         entry = self.addons.get(name)

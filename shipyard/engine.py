@@ -509,8 +509,9 @@ class Engine:
         no program and so may run alongside an operation that does."""
         from pulumi import automation as auto
 
-        if validate:
-            self._require_plugins(self._validate(name))
+        model = self._validate(name) if validate else None
+        if model is not None:
+            self._require_plugins(model)
         settings = self.state_settings()
         env = self.env(settings)
         pulumi_bin = self.toolchain.binary("pulumi")
@@ -538,7 +539,7 @@ class Engine:
                 stack = self._call(name, open_stack)
             except auto.errors.InvalidVersionError as exc:
                 raise EngineError(f"the Pulumi CLI at {pulumi_bin} is not usable: {exc}") from None
-            if validate:
+            if model is not None and model.cluster.provider == "eks":
                 self._check_upgrade_step(name, stack)
             yield stack
 

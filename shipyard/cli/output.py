@@ -11,10 +11,10 @@ from shipyard.cost import cost_cell, money
 
 def print_changes(stack: str, changes: list, verb: str, risk: str | None = None, error: str | None = None,
                   cost: dict[str, Any] | None = None, repairs: list[dict[str, Any]] | None = None,
-                  repaired: bool = False) -> None:
+                  repaired: bool = False, notes: list[str] | None = None) -> None:
     """`<stack>: N resource(s) <verb>` then one line per resource with the property paths that change,
     the out-of-band changes `up` puts back first, and the stack's estimated monthly cost (with its change
-    against the last applied version)."""
+    against the last applied version), then what a reviewer should know about some changes (`notes`)."""
     if error:
         click.echo(f"{stack}: FAILED\n{error}")
         return
@@ -35,23 +35,5 @@ def print_changes(stack: str, changes: list, verb: str, risk: str | None = None,
         props = f"  [{', '.join(change.properties)}]" if change.properties else ""
         order = f" ({change.replacement})" if getattr(change, "replacement", None) else ""
         click.echo(f"  {change.op:<8} {change.type}  {change.name}{props}{order}")
-    for note in change_notes(changes):
+    for note in notes or ():
         click.echo(f"  note: {note}")
-
-
-def change_notes(changes: list) -> list[str]:
-    """What a reviewer should know about some changes before they apply."""
-    notes = []
-    for change in changes:
-        props = set(change.properties)
-        if (change.type == "aws:eks/nodeGroup:NodeGroup" and change.op == "update"
-                and "scalingConfig.minSize" in props and "scalingConfig.desiredSize" not in props):
-            notes.append(f"{change.name}: minSize changes while the autoscaler owns the live size; if the group "
-                         "runs fewer nodes than the new minSize, AWS refuses the update: let the autoscaler scale "
-                         "up first, or raise the live size (aws eks update-nodegroup-config --scaling-config "
-                         "desiredSize=N), then apply")
-        elif (change.type == "aws:eks/nodeGroup:NodeGroup" and change.op == "replace"
-              and getattr(change, "replacement", None) == "create-before-delete"):
-            notes.append(f"{change.name}: a new node group is created (and its nodes join) before the old one is "
-                         "deleted; the old nodes are drained as it goes")
-    return notes

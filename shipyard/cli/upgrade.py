@@ -43,8 +43,8 @@ def plan(obj, target: str, wave: str | None, applied_from: str, base: str, dry_r
     apply that first).
     """
     from shipyard.upgrades import (FleetPlan, applied_from_git, applied_from_state, choose_wave, eks_version,
-                                   engine_outputs, plan_waves, write_edits)
-    from shipyard.validation import check_stack, load_catalog, load_policy, validate_files
+                                   engine_outputs, plan_waves)
+    from shipyard.validation import load_catalog, load_policy, validate_files
 
     repo = obj.repo
     loaded = load_catalog(repo.root)
@@ -90,7 +90,7 @@ def plan(obj, target: str, wave: str | None, applied_from: str, base: str, dry_r
             if dry_run:
                 result.written = [s.path for s in chosen.stacks if s.status == "behind"]
             else:
-                result.written = _write_checked(repo, chosen, write_edits, check_stack)
+                result.written = _write_checked(repo, chosen)
     if as_json:
         click.echo(json.dumps(result.as_json(), indent=2))
     else:
@@ -100,8 +100,11 @@ def plan(obj, target: str, wave: str | None, applied_from: str, base: str, dry_r
     return code
 
 
-def _write_checked(repo, wave, write_edits, check_stack) -> list[str]:
+def _write_checked(repo, wave) -> list[str]:
     """Write the wave's edits; every edited file must still validate, else every file is put back."""
+    from shipyard.upgrades import write_edits
+    from shipyard.validation import check_stack
+
     originals = {s.path: (repo.root / s.path).read_bytes() for s in wave.stacks if s.status == "behind"}
     written = write_edits(repo.root, wave)
     problems = []
@@ -134,4 +137,6 @@ def _print(result, dry_run: bool) -> None:
             click.echo(f"  {path}")
     elif result.wave is None and not result.refused:
         click.echo(f"every eks stack is at {result.target} and applied")
+    elif result.wave is not None and not result.refused and not result.written:
+        click.echo(f"wave {result.wave} is at {result.target} and applied")
 

@@ -90,7 +90,15 @@ def command(obj, paths: tuple[Path, ...], fmt: str, author: str | None, changed_
 def _applied_versions(repo, paths: list[Path], ref: str | None, source: str) -> dict[Path, tuple[str, str]]:
     """Path -> (version last applied, where it was read) for the eks files given."""
     from shipyard.gitrepo import GitError
-    from shipyard.upgrades import applied_from_git, applied_from_state, engine_outputs
+    from shipyard.upgrades import applied_from_git, applied_from_state, eks_version, engine_outputs
+
+    from shipyard.yamlfile import YamlError, read_file
+
+    def _is_eks(path: Path) -> bool:
+        try:  # never through a link, as validate itself
+            return eks_version(read_file(path, str(path), repo.root)) is not None
+        except YamlError:
+            return False
 
     out: dict[Path, tuple[str, str]] = {}
     try:
@@ -100,7 +108,7 @@ def _applied_versions(repo, paths: list[Path], ref: str | None, source: str) -> 
         if ref is not None:
             raise  # a base that was asked for must exist
     if source == "state":
-        names = {path: f"{path.parent.name}-{path.stem}" for path in paths}
+        names = {path: f"{path.parent.name}-{path.stem}" for path in paths if _is_eks(path)}
         state = applied_from_state(sorted(set(names.values())), engine_outputs(repo.root))
         for path, name in names.items():
             found = state.get(name)

@@ -163,20 +163,31 @@ def test_a_replacement_is_one_change_that_says_whether_the_new_resource_comes_fi
 
 
 def test_previews_note_a_replacement_and_a_min_size_the_autoscaler_may_refuse():
-    from shipyard.cli.output import change_notes
     from shipyard.engine import ResourceChange
+    from shipyard.runner import change_notes
 
     replaced = ResourceChange(NODE_GROUP, "aws:eks/nodeGroup:NodeGroup", "ledger-ng-general", "replace",
                               ("instanceTypes",), replacement="create-before-delete")
     raised = ResourceChange(NODE_GROUP, "aws:eks/nodeGroup:NodeGroup", "ledger-ng-general", "update",
                             ("scalingConfig.minSize",))
-    managed = ResourceChange(NODE_GROUP, "aws:eks/nodeGroup:NodeGroup", "ledger-ng-general", "update",
-                             ("scalingConfig.desiredSize", "scalingConfig.minSize"))
-    [created_first] = change_notes([replaced])
+    [created_first] = change_notes([replaced], autoscaled=False)
     assert "created (and its nodes join) before the old one is deleted" in created_first
-    [refused] = change_notes([raised])
+    [refused] = change_notes([raised], autoscaled=True)
     assert "AWS refuses the update" in refused and "desiredSize=N" in refused
-    assert change_notes([managed]) == []  # without an autoscaler the desired size moves with it
+    assert change_notes([raised], autoscaled=False) == []  # without an autoscaler the desired size applies with it
+
+
+def test_notes_are_printed_under_the_changes(capsys):
+    from shipyard.cli.output import print_changes
+    from shipyard.engine import ResourceChange
+
+    replaced = ResourceChange(NODE_GROUP, "aws:eks/nodeGroup:NodeGroup", "ledger-ng-general", "replace",
+                              ("instanceTypes",), replacement="create-before-delete")
+    print_changes("ledger-prod", [replaced], "would change", risk="high", notes=["ledger-ng-general: first"])
+    out = capsys.readouterr().out.splitlines()
+    assert out[-2] == ("  replace  aws:eks/nodeGroup:NodeGroup  ledger-ng-general  [instanceTypes] "
+                       "(create-before-delete)")
+    assert out[-1] == "  note: ledger-ng-general: first"
 
 
 def test_up_and_preview_refuse_a_jump_from_the_version_the_state_says_was_applied(platform_repo: Path):
