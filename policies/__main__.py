@@ -32,7 +32,9 @@ def _policy(name: str, description: str, schema: dict[str, dict[str, Any]],
 
     return ResourceValidationPolicy(
         name=name, description=description, enforcement_level=EnforcementLevel.MANDATORY,
-        config_schema=PolicyConfigSchema(properties=schema, required=sorted(schema)), validate=validate)
+        # A rule that needs no stack facts has no config (and gets none from shipyard.engine).
+        config_schema=PolicyConfigSchema(properties=schema, required=sorted(schema)) if schema else None,
+        validate=validate)
 
 
 def _default_namespace(args: ResourceValidationArgs) -> str:
@@ -55,4 +57,5 @@ POLICIES = [
 # The constructor serves the analyzer over gRPC, prints its port for the engine, and never returns.
 PolicyPack(name=PACK, enforcement_level=EnforcementLevel.MANDATORY, policies=POLICIES,
            description="Shipyard's guardrails: no public prod EKS endpoint, team/environment tags on AWS resources, "
-                       "LoadBalancer Services only for ingress, no privileged containers in team namespaces.")
+                       "LoadBalancer Services only for ingress, no privileged containers in team namespaces, exact "
+                       "IAM actions in add-on roles, nobody in system:masters.")

@@ -162,6 +162,67 @@ def privileged_containers(resource_type: str, props: Mapping[str, Any], team_nam
             f"'{namespace_of(props, default_namespace)}' runs privileged: " + ", ".join(found)]
 
 
+# -- IAM: add-on roles name their actions --------------------------------------------------------------
+IAM_POLICY_TYPES = frozenset({"aws:iam/rolePolicy:RolePolicy", "aws:iam/policy:Policy"})
+
+
+def wildcard_iam_actions(resource_type: str, props: Mapping[str, Any]) -> list[str]:
+    """An IAM policy Shipyard creates (the add-ons' roles) allows exact actions only: no `*` in an action, and no
+    `NotAction` (which allows everything else)."""
+    if resource_type not in IAM_POLICY_TYPES or not _has(props, "policy"):
+        return []
+    document = props.get("policy")
+    if isinstance(document, str):
+        try:
+            document = json.loads(document)
+        except ValueError:
+            return []  # unknown during preview ("[unknown]"), or not JSON: IAM itself refuses the latter
+    statements = document.get("Statement") if isinstance(document, Mapping) and _has(document, "Statement") else None
+    if isinstance(statements, Mapping):
+        statements = [statements]
+    if not isinstance(statements, Sequence) or isinstance(statements, str):
+        return []
+    found = []
+    for statement in statements:
+        if not isinstance(statement, Mapping) or (_has(statement, "Effect") and statement.get("Effect") != "Allow"):
+            continue
+        sid = statement.get("Sid") if _has(statement, "Sid") else None
+        where = f"statement {_quoted(sid)}".rstrip()
+        if _has(statement, "NotAction"):
+            found.append(f"{where} allows NotAction (everything but the actions listed)")
+        actions = statement.get("Action") if _has(statement, "Action") else None
+        for action in [actions] if isinstance(actions, str) else (actions if isinstance(actions, Sequence) else []):
+            if isinstance(action, str) and ("*" in action or "?" in action):
+                found.append(f"{where} allows '{action}'")
+    return [f"{resource_type.rsplit(':', 1)[-1]}: " + "; ".join(found)] if found else []
+
+
+# -- Kubernetes: nobody is put in system:masters ---------------------------------------------------------
+ACCESS_ENTRY = "aws:eks/accessEntry:AccessEntry"
+BINDING_TYPES = frozenset({"kubernetes:rbac.authorization.k8s.io/v1:RoleBinding",
+                           "kubernetes:rbac.authorization.k8s.io/v1:ClusterRoleBinding"})
+
+
+def system_masters(resource_type: str, props: Mapping[str, Any]) -> list[str]:
+    """No EKS access entry maps a principal into a Kubernetes `system:` group, and no binding names
+    `system:masters` (whose members pass every authorization check, beyond any RBAC rule or audit of it)."""
+    if resource_type == ACCESS_ENTRY and _has(props, "kubernetesGroups"):
+        groups = props.get("kubernetesGroups")
+        bad = [g for g in groups if isinstance(g, str) and g.startswith("system:")] \
+            if isinstance(groups, Sequence) and not isinstance(groups, str) else []
+        principal = props.get("principalArn") if _has(props, "principalArn") else None
+        if bad:
+            return [f"access entry {_quoted(principal)}maps into {', '.join(bad)}"]
+    if resource_type in BINDING_TYPES and _has(props, "subjects"):
+        subjects = props.get("subjects")
+        if isinstance(subjects, Sequence) and not isinstance(subjects, str):
+            for subject in subjects:
+                if (isinstance(subject, Mapping) and _has(subject, "name") and subject.get("name") == "system:masters"
+                        and (not _has(subject, "kind") or subject.get("kind") == "Group")):
+                    return [f"{resource_type.rsplit(':', 1)[-1]} {_quoted(_name_of(props))}binds system:masters"]
+    return []
+
+
 # -- the rules, named and described once -----------------------------------------------------------------
 @dataclass(frozen=True)
 class Rule:
@@ -193,6 +254,17 @@ RULES = (
          {"allowedNamespaces": "strings"},
          lambda kind, props, provider, config, ns: load_balancer_outside_ingress(
              kind, props, config["allowedNamespaces"], ns)),
+    Rule("no-wildcard-iam-actions",
+         "IAM policies (the add-ons' roles) allow exact actions only: no '*' in an action, no NotAction. Fix: list "
+         "each action the add-on needs in its identity in addons/catalog.yaml (`identities`).",
+         {},
+         lambda kind, props, provider, config, ns: wildcard_iam_actions(kind, props)),
+    Rule("no-system-masters",
+         "Nobody is put in system:masters (or any Kubernetes system: group) through an access entry or a binding. "
+         "Fix: map people to a group one of the stack's namespaces binds (cluster.access.groups); cluster admin "
+         "is the CI apply identity's alone (policy.yaml applyRoleArn).",
+         {},
+         lambda kind, props, provider, config, ns: system_masters(kind, props)),
     Rule("no-privileged-containers-in-team-namespaces",
          "Containers in team namespaces never run privileged (that is root on the node). Fix: remove "
          "securityContext.privileged (or set it to false); ask the platform team for an add-on if you need "

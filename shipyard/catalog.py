@@ -8,9 +8,9 @@ from __future__ import annotations
 
 import re
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Literal
 
-from pydantic import Field, field_validator, model_validator
+from pydantic import Field, PrivateAttr, field_validator, model_validator
 
 from shipyard.models import DnsLabel, _error, _located, _Model
 
@@ -18,12 +18,21 @@ if TYPE_CHECKING:
     from shipyard.models import StackFile
 
 CATALOG_FILE = Path("addons") / "catalog.yaml"
+AUTOSCALER_ADDON = "cluster-autoscaler"
+"""The add-on that owns node groups' live size on the stacks that get it (README, Autoscaling)."""
 
 # Exact chart versions only: `4.13.3` or `v1.18.2`, optional pre-release/build. No ranges, no wildcards.
 _EXACT_VERSION = re.compile(r"^v?(0|[1-9]\d*)\.(0|[1-9]\d*)\.(0|[1-9]\d*)(-[0-9A-Za-z.-]+)?(\+[0-9A-Za-z.-]+)?$")
 # http:// too: the pinned digest, not the transport, is what guarantees the archive (internal repositories).
 _REPOSITORY = re.compile(r"^(https?://|oci://)[^\s]+$")
 _DIGEST = re.compile(r"^sha256:[0-9a-f]{64}$")
+# One IAM action, never a wildcard: `route53:ChangeResourceRecordSets`, not `route53:*` or `route53:Change*`.
+_IAM_ACTION = re.compile(r"^[a-z0-9-]+:[A-Za-z0-9]+$")
+HOSTED_ZONES = "{hostedZones}"
+"""A statement resource standing for the ARNs of the stack's hosted zones (`addons.dns.zones`)."""
+CLUSTER = "{cluster}"
+"""Stands for the cluster's name in resources and condition keys and values."""
+_PLACEHOLDER = re.compile(r"\{[^}]*\}")
 
 
 class AddonEntry(_Model):
@@ -83,6 +92,99 @@ class AddonEntry(_Model):
         return data
 
 
+class PermissionStatement(_Model):
+    """One statement of an add-on's IAM policy: always Allow, exact actions only."""
+
+    sid: str = Field(pattern=r"^[A-Za-z0-9]{1,100}$")
+    """Statement id: what the statement is for, in CamelCase."""
+    actions: list[str] = Field(min_length=1)
+    """Exact IAM actions (`route53:ChangeResourceRecordSets`); wildcards are refused."""
+    resources: list[str] = Field(min_length=1)
+    """ARNs (`{cluster}` stands for the cluster's name), `{hostedZones}` for the stack's zones, or `*` for calls
+    that take no resource (List/Describe)."""
+    conditions: dict[str, dict[str, str | list[str]]] = Field(default_factory=dict)
+    """IAM conditions, operator -> key -> value(s); `{cluster}` may appear in keys and values."""
+
+    @property
+    def zone_scoped(self) -> bool:
+        """Its resources are the stack's hosted zones."""
+        return self.resources == [HOSTED_ZONES]
+
+    def rendered(self, cluster: str) -> dict[str, Any]:
+        """The IAM statement for `cluster` (`{cluster}` replaced); a zone-scoped one has no `Resource` yet."""
+        def fill(text: str) -> str:
+            return text.replace(CLUSTER, cluster)
+
+        statement: dict[str, Any] = {"Sid": self.sid, "Effect": "Allow", "Action": sorted(self.actions)}
+        if not self.zone_scoped:
+            statement["Resource"] = sorted(fill(r) for r in self.resources)
+        if self.conditions:
+            statement["Condition"] = {op: {fill(k): ([fill(x) for x in v] if isinstance(v, list) else fill(v))
+                                           for k, v in keys.items()} for op, keys in self.conditions.items()}
+        return statement
+
+    @model_validator(mode="after")
+    def _exact(self) -> PermissionStatement:
+        errors = []
+        for index, action in enumerate(self.actions):
+            if not _IAM_ACTION.fullmatch(action):
+                errors.append((("actions", index), _error(
+                    "iam_action", "'{value}' is not one exact IAM action; name each action (service:Action), never a "
+                    "wildcard: an add-on's role gets only what it needs", value=action), action))
+        if HOSTED_ZONES in self.resources and len(self.resources) > 1:
+            errors.append((("resources",), _error(
+                "iam_resource", "{zones} stands for all of the stack's zones: make it the statement's only resource "
+                "(put other resources in a statement of their own)", zones=HOSTED_ZONES), None))
+        for index, resource in enumerate(self.resources):
+            if resource in ("*", HOSTED_ZONES):
+                continue
+            if not resource.startswith("arn:") or set(_PLACEHOLDER.findall(resource)) - {CLUSTER}:
+                errors.append((("resources", index), _error(
+                    "iam_resource", "'{value}' is not an ARN, '*' or {zones}; the only placeholder inside an ARN "
+                    "is {cluster}", value=resource, zones=HOSTED_ZONES, cluster=CLUSTER), resource))
+        for operator, keys in self.conditions.items():
+            for key, value in keys.items():
+                texts = [key, *(value if isinstance(value, list) else [value])]
+                if any(set(_PLACEHOLDER.findall(text)) - {CLUSTER} for text in texts):
+                    errors.append((("conditions", operator, key), _error(
+                        "iam_condition", "only {cluster} may stand for a value in conditions", cluster=CLUSTER), key))
+        _located("PermissionStatement", errors)
+        return self
+
+
+class AddonIdentity(_Model):
+    """The AWS permissions an add-on's pods get on eks clusters: one IAM role per add-on and cluster, assumable
+    only by the add-on's service account through EKS Pod Identity."""
+
+    service_account: DnsLabel
+    """The Kubernetes service account the add-on's chart runs its pods as (in the add-on's namespace)."""
+    statements: list[PermissionStatement] = Field(min_length=1)
+    """The role's permissions."""
+    hosted_zones: Literal["required", "optional"] | None = None
+    """`required`: a stack that gets the add-on on eks must name its zones (`addons.dns.zones`); `optional`: the
+    role exists only on stacks that name zones. Unset: the add-on does not use zones (`{hostedZones}` refused)."""
+    zone_values: str | None = Field(default=None, pattern=r"^[A-Za-z0-9]+(\.[A-Za-z0-9]+)*$")
+    """Dotted path of the add-on's Helm value that receives the zone names (external-dns: `domainFilters`)."""
+    namespace: DnsLabel | None = None
+    """Only for an add-on not (yet) in the catalog (see `awaits`): the namespace it will be installed into."""
+    awaits: str | None = None
+    """Set while the add-on itself is not in the catalog yet (why, and what it waits for): the identity is
+    validated but applies to no stack until the add-on exists; remove it when the add-on is added."""
+
+    @model_validator(mode="after")
+    def _zones_declared(self) -> AddonIdentity:
+        errors = []
+        uses_zones = any(HOSTED_ZONES in s.resources for s in self.statements)
+        if uses_zones and self.hosted_zones is None:
+            errors.append((("statements",), _error(
+                "iam_zones", "a statement uses {zones} but hostedZones is not set; set it to required or optional",
+                zones=HOSTED_ZONES), None))
+        if self.zone_values is not None and self.hosted_zones is None:
+            errors.append((("zoneValues",), _error("iam_zones", "zoneValues needs hostedZones"), self.zone_values))
+        _located("AddonIdentity", errors)
+        return self
+
+
 class Bundle(_Model):
     """A named group of add-ons teams enable together."""
 
@@ -99,6 +201,9 @@ class Catalog(_Model):
     """Every add-on teams can get, by name."""
     bundles: dict[DnsLabel, Bundle]
     """Named groups of add-ons."""
+    identities: dict[DnsLabel, AddonIdentity] = Field(default_factory=dict)
+    """Workload identities: add-on -> the AWS permissions its pods get on eks clusters."""
+    _core_addons: Any = PrivateAttr(default=None)
 
     @model_validator(mode="after")
     def _bundles_reference_entries(self) -> Catalog:
@@ -110,8 +215,53 @@ class Catalog(_Model):
                                    _error("unknown_addon", "bundle '{bundle}' lists '{addon}', which is not an add-on "
                                           "in this catalog; known: {known}", bundle=name, addon=addon,
                                           known=", ".join(sorted(self.addons))), addon))
+        for name, identity in self.identities.items():
+            entry = self.addons.get(name)
+            if entry is None and identity.awaits is None:
+                errors.append((("identities", name), _error(
+                    "unknown_addon", "identity for '{name}', which is not an add-on of this catalog; add the add-on, "
+                    "or set awaits: (why it is not here yet) and its namespace", name=name), name))
+            elif entry is None and identity.namespace is None:
+                errors.append((("identities", name), _error(
+                    "identity_namespace", "'{name}' is not in the catalog yet: set the namespace it will be installed "
+                    "into", name=name), name))
+            elif entry is not None and identity.awaits is not None:
+                errors.append((("identities", name, "awaits"), _error(
+                    "identity_awaits", "'{name}' is in the catalog now; remove awaits", name=name), identity.awaits))
+            elif entry is not None and identity.namespace not in (None, entry.namespace):
+                errors.append((("identities", name, "namespace"), _error(
+                    "identity_namespace", "the add-on is installed into '{ns}'; remove namespace or set it to that",
+                    ns=entry.namespace), identity.namespace))
         _located("Catalog", errors)
         return self
+
+    @property
+    def core_addons(self) -> Any:
+        """The EKS core add-on pins (`shipyard.coreaddons.CoreAddonPins`), set by the loader; None if not loaded."""
+        return self._core_addons
+
+    def with_core_addons(self, pins: Any) -> Catalog:
+        self._core_addons = pins
+        return self
+
+    def identities_for(self, stack: StackFile) -> dict[str, AddonIdentity]:
+        """The workload identities an eks stack gets: those of its add-ons, a zone-optional one only where the
+        stack names zones. Other providers get none (their pods cannot assume AWS roles through EKS)."""
+        if stack.cluster.provider != "eks":
+            return {}
+        zones = stack.addons.dns is not None
+        return {name: self.identities[name] for name in self.addons_for(stack)
+                if name in self.identities and (self.identities[name].hosted_zones != "optional" or zones)}
+
+    def autoscaled(self, stack: StackFile) -> bool:
+        """An autoscaler owns the stack's node groups' live size (`desiredSize` only starts a group)."""
+        return stack.cluster.provider == "eks" and AUTOSCALER_ADDON in self.addons_for(stack)
+
+    def identity_namespace(self, name: str) -> str:
+        entry = self.addons.get(name)
+        namespace = entry.namespace if entry is not None else self.identities[name].namespace
+        assert namespace is not None  # checked by the model validator
+        return namespace
 
     # -- the one rule: what a stack gets ------------------------------------------------------------
     def addons_for(self, stack: StackFile) -> list[str]:
@@ -173,6 +323,14 @@ class Catalog(_Model):
                 errors.append((("addons", "values", name),
                                _error("values_without_addon", "values for '{name}', which this stack does not get; "
                                       "enable it (addons.enable) or remove these values", name=name), name))
+        if stack.cluster.provider == "eks" and stack.addons.dns is None:
+            for name in sorted(gets):
+                identity = self.identities.get(name)
+                if identity is not None and identity.hosted_zones == "required":
+                    errors.append((("addons",), _error(
+                        "dns_zones_required", "'{name}' needs DNS zones on eks: its AWS role may change records only "
+                        "in the zones the stack names; add addons.dns.zones (e.g. [{team}.example.com])", name=name,
+                        team=stack.team), None))
         # An add-on's namespace is the platform's: its controller runs there with cluster-wide rights, so a
         # team's `admin` binding in it would be cluster admin. Reserved whether or not this stack gets it.
         addon_namespaces: dict[str, str] = {}

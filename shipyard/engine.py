@@ -51,6 +51,9 @@ _PROCESS_LOCK = threading.Lock()
 # ("... cannot be deleted because it is protected", "... as it is currently marked for protection").
 PROTECTED_ERROR = re.compile(r"marked for protection|protected resource|because it is protected", re.I)
 _URN = re.compile(r"urn:pulumi:[^\s\"'`]+")
+_REPLACEMENT_STEPS = {"create-replacement": "create-before-delete", "delete-replaced": "delete-before-create",
+                      "replace": None}
+"""The steps of one replacement, and the order the first of them reveals."""
 _DESTRUCTIVE_OPS = frozenset({"delete", "replace", "create-replacement", "delete-replaced", "discard",
                               "discard-replaced", "read-replacement"})
 
@@ -72,11 +75,14 @@ class ResourceChange:
     """Live drift: when that change was made (RFC 3339, from the object's managedFields)."""
     fields: tuple[dict[str, Any], ...] = ()
     """Live drift: each drifted field with its own `path`, `by` and `at`."""
+    replacement: str | None = None
+    """For `replace`: `create-before-delete` (the new resource exists before the old one goes: no gap) or
+    `delete-before-create` (a gap, e.g. a fixed name the two cannot share)."""
 
     def as_json(self) -> dict[str, Any]:
         out: dict[str, Any] = {"urn": self.urn, "type": self.type, "name": self.name, "op": self.op,
                                "properties": list(self.properties)}
-        for key in ("source", "by", "at"):
+        for key in ("source", "by", "at", "replacement"):
             if getattr(self, key):
                 out[key] = getattr(self, key)
         if self.fields:
@@ -477,6 +483,19 @@ class Engine:
             raise InvalidInputError(checked.diagnostics)
         return checked.stack
 
+    def _check_upgrade_step(self, name: str, stack: Any) -> None:
+        """An eks stack moves one Kubernetes minor from the version its last `up` applied (the state's
+        `kubernetesVersion` output), never more and never back: refused before the program runs."""
+        from shipyard.upgrades import KUBERNETES_VERSION_OUTPUT
+
+        path = self.repo.stack(name).path
+        outputs = self._call(name, stack.outputs)
+        applied = outputs.get(KUBERNETES_VERSION_OUTPUT)
+        problems = upgrade_step_problems(self.root, path, self.repo.local_kubernetes_minor,
+                                         applied.value if applied is not None and not applied.secret else None)
+        if problems:
+            raise InvalidInputError(problems)
+
     @contextlib.contextmanager
     def _stack(self, name: str, validate: bool = True, create: bool | None = True,
                program: bool = True) -> Iterator[Any]:
@@ -490,8 +509,9 @@ class Engine:
         no program and so may run alongside an operation that does."""
         from pulumi import automation as auto
 
-        if validate:
-            self._require_plugins(self._validate(name))
+        model = self._validate(name) if validate else None
+        if model is not None:
+            self._require_plugins(model)
         settings = self.state_settings()
         env = self.env(settings)
         pulumi_bin = self.toolchain.binary("pulumi")
@@ -519,6 +539,8 @@ class Engine:
                 stack = self._call(name, open_stack)
             except auto.errors.InvalidVersionError as exc:
                 raise EngineError(f"the Pulumi CLI at {pulumi_bin} is not usable: {exc}") from None
+            if model is not None and model.cluster.provider == "eks":
+                self._check_upgrade_step(name, stack)
             yield stack
 
     def _plan_new_stack(self, name: str, on_output: Log | None = None) -> Outcome:
@@ -571,6 +593,16 @@ class Engine:
         if guard is not None and guard.violations:
             raise guard.error()
         return result
+
+
+def upgrade_step_problems(root: Path, path: Path, local_minor: str | None, applied: Any) -> list[Diagnostic]:
+    """The stack file's diagnostics against the Kubernetes version the state says was applied last (none when the
+    state has no such output: never applied, or applied before it was exported)."""
+    if not isinstance(applied, str):
+        return []
+    from shipyard.validation import check_stack
+
+    return check_stack(root, path, local_minor, applied=(applied, "the stack's state")).diagnostics
 
 
 def _remove_orphans(paths: Any) -> None:
@@ -668,8 +700,17 @@ class _EventCollector:
             return
         else:
             props = sorted(meta.detailed_diff) if meta.detailed_diff else sorted(meta.diffs or ())
+        replacement = None
+        if op in _REPLACEMENT_STEPS:
+            # A replacement is three steps of one resource; which of the create and the delete comes first says
+            # whether there is a gap. One change, op `replace`, with that order.
+            earlier = self._steps.get(meta.urn)
+            replacement = (earlier.replacement if earlier is not None and earlier.replacement else
+                           _REPLACEMENT_STEPS[op])
+            props = sorted(set(props) | set(earlier.properties if earlier is not None else ()))
+            op = "replace"
         self._steps[meta.urn] = ResourceChange(urn=meta.urn, type=meta.type, name=meta.urn.rsplit("::", 1)[-1],
-                                               op=op, properties=tuple(props))
+                                               op=op, properties=tuple(props), replacement=replacement)
 
     def changes(self) -> list[ResourceChange]:
         return list(self._steps.values())
@@ -778,7 +819,8 @@ def _policy_python() -> Path:
 
 def _policy_config(root: Path, name: str) -> dict[str, dict[str, Any]]:
     """What the policy pack needs to know about the stack, keyed by policy name (see policies/__main__.py;
-    each property is required there, so a name out of step fails the run instead of skipping a rule)."""
+    each property is required there, so a name out of step fails the run instead of skipping a rule). Rules that
+    need no stack facts (no-wildcard-iam-actions, no-system-masters) get no config."""
     from shipyard.validation import check_stack
 
     repo = Repo(root)
@@ -823,7 +865,8 @@ def _check_plan(root: Path, name: str, planned: list[Any]) -> list[_Violation]:
         namespace = (provider_props or {}).get("namespace")
         namespace = namespace if isinstance(namespace, str) and namespace else "default"
         for rule in rules.RULES:
-            for message in rule.check(resource.type, resource.inputs, provider_props, config[rule.name], namespace):
+            for message in rule.check(resource.type, resource.inputs, provider_props, config.get(rule.name, {}),
+                                      namespace):
                 fix = rule.description.partition(" Fix: ")[2]
                 violation = _Violation(rule.name, resource.type, resource.name, message, fix.strip())
                 if violation not in found:

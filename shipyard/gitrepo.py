@@ -85,6 +85,20 @@ class GitRepo:
             changes.append(FileChange(status[0] if status[0] in "ADM" else "M", rel))
         return changes
 
+    def differing_from(self, ref: str, under: str) -> list[str]:
+        """Paths under `under` (relative to the platform repository) whose working-tree file differs from `ref`'s:
+        edited, deleted, or committed since (new untracked files are not listed: `ref` has nothing of them)."""
+        import git
+
+        where = git_pathspec(f"{self.prefix}/{under}" if self.prefix else under)
+        try:
+            out = self._repo.git.diff("--name-only", "-z", "--no-renames", "--end-of-options", self.resolve(ref),
+                                      "--", where)
+        except git.GitCommandError as exc:
+            raise GitError(f"cannot compare with '{ref}': {exc.stderr.strip() or exc}") from None
+        cut = len(self.prefix) + 1 if self.prefix else 0
+        return [path[cut:] for path in out.split("\0") if path]
+
     def read_tree(self, ref: str, under: str) -> dict[str, str]:
         """Every file under `under` at `ref` with its text, read through one `git cat-file` process."""
         import git

@@ -32,7 +32,8 @@ SUPPORTED_KUBERNETES_VERSIONS: tuple[str, ...] = ("1.33", "1.34", "1.35", "1.36"
 
 PROVIDERS: tuple[str, ...] = ("eks", "local", "existing")
 PROVIDER_ONLY_FIELDS: dict[str, str] = {"region": "eks", "nodeGroups": "eks", "availabilityZones": "eks",
-                                        "vpcCidr": "eks", "publicEndpoint": "eks", "kubeconfigSecret": "existing"}
+                                        "vpcCidr": "eks", "publicEndpoint": "eks", "access": "eks",
+                                        "kubeconfigSecret": "existing"}
 """Cluster keys that apply to one provider only (and are errors on the others)."""
 PROVIDER_REQUIRED_FIELDS: dict[str, tuple[str, ...]] = {"eks": ("region", "kubernetesVersion", "nodeGroups")}
 """Cluster keys a provider cannot do without."""
@@ -45,6 +46,13 @@ RESERVED_TAG_KEYS = frozenset({"team", "environment", "managed-by"})
 _DNS_LABEL = re.compile(r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?$")
 _OWNER = re.compile(r"^@[A-Za-z0-9](?:[A-Za-z0-9-]{0,38})(?:/[A-Za-z0-9][A-Za-z0-9._-]*)?$(?!\n)")  # nor "@x\n"
 _GROUP = re.compile(r"^[A-Za-z0-9][A-Za-z0-9:@._/-]{0,252}$")
+# Groups an access entry may put a principal in: never Kubernetes' own `system:` groups (system:masters is
+# cluster admin, and EKS refuses them in access entries anyway).
+_ACCESS_GROUP = re.compile(r"^(?!system:)[A-Za-z0-9][A-Za-z0-9:@._/-]{0,252}$")
+# An IAM role (an SSO permission set's role has a path: /aws-reserved/sso.amazonaws.com/...).
+_ROLE_ARN = re.compile(r"^arn:aws(-cn|-us-gov)?:iam::[0-9]{12}:role/([A-Za-z0-9+=,.@_-]+/)*[A-Za-z0-9+=,.@_-]{1,64}$")
+# A public DNS zone: at least two labels, lower case, no trailing dot.
+_ZONE = re.compile(r"^(?=.{4,253}$)([a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?\.)+[a-z]([-a-z0-9]{0,61}[a-z0-9])?$")
 _REGION = re.compile(r"^[a-z]{2}(-gov|-iso[a-z]?)?-[a-z]+-[0-9]$")
 _INSTANCE_TYPE = re.compile(r"^[a-z][a-z0-9-]*\.[a-z0-9-]+$")
 # Kubernetes resource.Quantity without a sign (quotas are never negative).
@@ -110,6 +118,31 @@ def _quantity(value: str | int | float) -> str:
         raise _error("quantity", "'{value}' is not a Kubernetes quantity; write e.g. \"2\", \"500m\", \"512Mi\" "
                      "or \"4Gi\" (binary suffixes Ki Mi Gi Ti, decimal k M G T, milli m)", value=text)
     return text
+
+
+def _access_group(value: str) -> str:
+    if value.startswith("system:"):
+        raise _error("access_group", "'{value}' is a Kubernetes system group (system:masters is cluster admin); map "
+                     "only your namespaces' groups", value=value)
+    if not _ACCESS_GROUP.fullmatch(value):
+        raise _error("group", "'{value}' is not a valid group name: letters, digits and : @ . _ / - only, at most "
+                     "253 characters", value=value)
+    return value
+
+
+def minor_of(version: str) -> tuple[int, int]:
+    """`"1.34"` -> (1, 34)."""
+    major, _, minor = version.partition(".")
+    return int(major), int(minor)
+
+
+def minor_steps(applied: str, target: str) -> list[str]:
+    """The Kubernetes minors an upgrade from `applied` to `target` passes through, `target` last
+    (`1.33` -> `1.35`: ["1.34", "1.35"]); empty when `target` is not newer."""
+    (major, low), (target_major, high) = minor_of(applied), minor_of(target)
+    if major != target_major or high <= low:
+        return []
+    return [f"{major}.{minor}" for minor in range(low + 1, high + 1)]
 
 
 def _kubernetes_version(value: str) -> str:
@@ -192,6 +225,20 @@ GroupName = Annotated[str, AfterValidator(_check(_GROUP, "group", "'{value}' is 
                                                  "digits and : @ . _ / - only, at most 253 characters")),
                       WithJsonSchema(_pattern(_GROUP.pattern, "A group name: letters, digits and : @ . _ / - only, "
                                                               "at most 253 characters"))]
+AccessGroup = Annotated[str, AfterValidator(_access_group), WithJsonSchema(_pattern(
+    _ACCESS_GROUP.pattern, "A group one of your namespaces binds (admins, developers, viewers): letters, digits and "
+                           ": @ . _ / - only; never a Kubernetes 'system:' group"))]
+"""A Kubernetes group an EKS access entry puts principals in (never `system:...`)."""
+IamRoleArn = Annotated[str, AfterValidator(_check(_ROLE_ARN, "role_arn", "'{value}' is not an IAM role ARN such as "
+                                                  "arn:aws:iam::111122223333:role/ledger-devs")),
+                       WithJsonSchema(_pattern(_ROLE_ARN.pattern, "An IAM role ARN such as "
+                                                                  "arn:aws:iam::111122223333:role/ledger-devs"))]
+"""An IAM role ARN: `arn:aws:iam::<12-digit account>:role/[path/]<name>`."""
+ZoneName = Annotated[str, AfterValidator(_check(_ZONE, "zone", "'{value}' is not a DNS zone name such as "
+                                                "ledger.example.com (lower case, no trailing dot)")),
+                     WithJsonSchema(_pattern(_ZONE.pattern, "A DNS zone name such as ledger.example.com: lower-case "
+                                                            "labels separated by dots, no trailing dot"))]
+"""A public Route 53 hosted zone, by its name (`ledger.example.com`)."""
 Region = Annotated[str, AfterValidator(_check(_REGION, "region", "'{value}' is not an AWS region name such as "
                                               "eu-west-1")),
                    WithJsonSchema(_pattern(_REGION.pattern, "An AWS region name such as eu-west-1"))]
@@ -223,7 +270,8 @@ KubeconfigSecret = Annotated[str, AfterValidator(_check(_KUBECONFIG_SECRET, "kub
 Count = Annotated[int, BeforeValidator(_whole_number)]
 """A whole number; `2.0` counts as 2 (JSON, and so the editor, cannot tell them apart)."""
 
-_ACRONYMS = {"cpu": "CPU", "vpc": "VPC", "cidr": "CIDR", "gib": "(GiB)", "addons": "Add-ons", "aws": "AWS"}
+_ACRONYMS = {"cpu": "CPU", "vpc": "VPC", "cidr": "CIDR", "gib": "(GiB)", "addons": "Add-ons", "aws": "AWS",
+             "dns": "DNS"}
 
 
 def field_title(name: str, info: FieldInfo) -> str:
@@ -264,11 +312,13 @@ class NodeGroup(_Model):
     instance_type: InstanceType
     """EC2 instance type of the nodes, e.g. `m6i.large`."""
     min_size: Count = Field(ge=0, le=1000)
-    """Fewest nodes the autoscaler may scale down to (0-1000)."""
+    """Fewest nodes the group runs (0-1000): the autoscaler never scales below it."""
     desired_size: Count = Field(ge=0, le=1000)
-    """Nodes to start with; must be between minSize and maxSize."""
+    """Nodes the group runs, between minSize and maxSize. Without an autoscaler this is the group's size and
+    every change applies; with one (the stack gets the `cluster-autoscaler` add-on) it is only the size a new
+    or replacement group starts with: the autoscaler owns the live size, and changes are ignored."""
     max_size: Count = Field(ge=1, le=1000)
-    """Most nodes the autoscaler may scale up to (1-1000)."""
+    """Most nodes the group may grow to (1-1000)."""
     disk_size_gib: Count = Field(default=50, ge=20, le=16384)
     """Root volume size per node in GiB (20-16384)."""
     capacity_type: Literal["ON_DEMAND", "SPOT"] = "ON_DEMAND"
@@ -291,6 +341,15 @@ class NodeGroup(_Model):
         return self
 
 
+class ClusterAccess(_Model):
+    """Who may use the cluster (*eks only*): each of the stack's groups mapped to the IAM roles whose users belong
+    to it, through EKS access entries. The namespaces' RoleBindings then give those groups their rights."""
+
+    groups: dict[AccessGroup, Annotated[list[IamRoleArn], Field(min_length=1, max_length=20)]] = Field(
+        default_factory=dict, max_length=50)
+    """Group (one your namespaces bind as admins, developers or viewers) -> the IAM role ARNs in it."""
+
+
 class Cluster(_Model):
     """Which cluster the team gets. Fields marked *eks only* are rejected for other providers."""
 
@@ -310,6 +369,8 @@ class Cluster(_Model):
     """IPv4 range of the VPC (*eks only*, /16 to /20, default `10.0.0.0/16`)."""
     public_endpoint: bool = False
     """Expose the Kubernetes API endpoint to the internet (*eks only*, default false: private endpoint)."""
+    access: ClusterAccess | None = None
+    """*eks only*: which IAM roles are in the groups your namespaces bind (EKS access entries)."""
     kubeconfig_secret: KubeconfigSecret = "kubeconfig"
     """*existing only*: name of the Pulumi **secret** config value holding the kubeconfig
     (default `kubeconfig`, i.e. `pulumi config set --secret kubeconfig ...`)."""
@@ -365,6 +426,14 @@ class Namespace(_Model):
     """Groups bound to the `view` role (read-only, no secrets)."""
 
 
+class DnsZones(_Model):
+    """The Route 53 hosted zones the stack's DNS add-ons may change (*eks*: their roles are scoped to them)."""
+
+    zones: list[ZoneName] = Field(min_length=1, max_length=20)
+    """Public hosted zones by name, e.g. `ledger.example.com`; unique. external-dns manages records in these
+    only, and cert-manager answers DNS-01 challenges there."""
+
+
 class Addons(_Model):
     """Add-ons from the platform catalog (`addons/catalog.yaml`), installed with pinned Helm charts."""
 
@@ -377,6 +446,8 @@ class Addons(_Model):
     """Add-ons a bundle brought that this stack does not want."""
     values: dict[str, dict[str, Any]] = Field(default_factory=dict)
     """Helm values per add-on, deep-merged over the catalog defaults. Only for add-ons this stack gets."""
+    dns: DnsZones | None = None
+    """DNS zones for the DNS add-ons (external-dns needs them on eks: its AWS role is scoped to them)."""
 
 
 class StackFile(_Model):
@@ -429,6 +500,18 @@ class StackFile(_Model):
             if key in RESERVED_TAG_KEYS:
                 errors.append((("tags", key), _error("reserved", "tag '{key}' is set by the platform; remove it",
                                                      key=key), key))
+        errors += self._access_checks()
+        if self.addons.dns is not None:
+            first: dict[str, int] = {}
+            for index, zone in enumerate(self.addons.dns.zones):
+                if zone in first:
+                    errors.append((("addons", "dns", "zones", index), _error(
+                        "duplicate", "zone '{zone}' is already listed at zones[{first}]; zone names must be unique",
+                        zone=zone, first=first[zone]), zone))
+                first.setdefault(zone, index)
+        applied = ctx.get("applied_kubernetes_version")
+        if applied is not None and self.cluster.provider == "eks" and self.cluster.kubernetes_version:
+            errors += _upgrade_step(self.cluster.kubernetes_version, applied)
         catalog = ctx.get("catalog")
         if catalog is not None:
             errors.extend(catalog.check_stack(self))
@@ -447,9 +530,53 @@ class StackFile(_Model):
         _located("StackFile", errors)
         return self
 
+    def _access_checks(self) -> list[tuple[tuple[str | int, ...], PydanticCustomError, Any]]:
+        """Every mapped group is one a namespace binds (else the access entry grants nothing), and a role is
+        listed once per group."""
+        access = self.cluster.access
+        if access is None:
+            return []
+        bound = {group for ns in self.namespaces for group in (*ns.admins, *ns.developers, *ns.viewers)}
+        errors: list[tuple[tuple[str | int, ...], PydanticCustomError, Any]] = []
+        for group, roles in access.groups.items():
+            if group not in bound:
+                errors.append((("cluster", "access", "groups", group), _error(
+                    "access_group_unbound", "group '{group}' is bound by no namespace (admins, developers or viewers),"
+                    " so its access entries would grant nothing; bind it in a namespace or remove it", group=group),
+                    group))
+            seen: dict[str, int] = {}
+            for index, role in enumerate(roles):
+                if role in seen:
+                    errors.append((("cluster", "access", "groups", group, index), _error(
+                        "duplicate", "role '{role}' is already listed at [{first}]; role ARNs in a group must be "
+                        "unique", role=role, first=seen[role]), role))
+                seen.setdefault(role, index)
+        return errors
+
     @property
     def stack_name(self) -> str:
         return f"{self.team}-{self.environment}"
+
+
+def _upgrade_step(version: str, applied: tuple[str, str]) -> list[tuple[tuple[str | int, ...], Any, Any]]:
+    """EKS moves a cluster one Kubernetes minor per update and never back: `version` against `applied`, the version
+    last applied and where that was read from (the stack's state, or the file at a git revision)."""
+    applied_version, source = applied
+    if version == applied_version:
+        return []
+    loc = ("cluster", "kubernetesVersion")
+    steps = minor_steps(applied_version, version)
+    if not steps:
+        return [(loc, _error("kubernetes_downgrade", "kubernetesVersion {value} is older than {applied}, the version "
+                             "last applied ({source}); EKS cannot downgrade a cluster: keep \"{applied}\"",
+                             value=version, applied=applied_version, source=source), version)]
+    if len(steps) == 1:
+        return []
+    path = ", then ".join(f'"{step}"' for step in steps[:-1])
+    return [(loc, _error("kubernetes_upgrade_step", "kubernetesVersion {value} is {count} minor versions after "
+                         "{applied}, the version last applied ({source}); EKS upgrades one minor at a time: set and "
+                         "apply {path} first (one update each), then \"{value}\"", value=version, count=len(steps),
+                         applied=applied_version, source=source, path=path), version)]
 
 
 def to_snake(camel: str) -> str:

@@ -22,6 +22,7 @@ SECRET = "[secret]"
 # Fake outputs for resources whose outputs the program reads (everything else echoes its inputs).
 _FAKE_OUTPUTS: dict[str, dict[str, Any]] = {
     "aws:eks/cluster:Cluster": {
+        "arn": "arn:aws:eks:offline-region:000000000000:cluster/offline",
         "endpoint": "https://offline.eks.example",
         "certificateAuthority": {"data": "b2ZmbGluZQ=="},
         "identities": [{"oidcs": [{"issuer": "https://oidc.eks.offline.example/id/OFFLINE"}]}],
@@ -40,6 +41,10 @@ class PlannedResource:
     protect: bool = False
     inputs: dict[str, Any] = field(default_factory=dict)
     secret_outputs: list[str] = field(default_factory=list)
+    dependencies: list[str] = field(default_factory=list)
+    """URNs of the resources it depends on (explicit `depends_on` and the outputs its inputs use)."""
+    ignore_changes: list[str] = field(default_factory=list)
+    delete_before_replace: bool = False
 
     def as_json(self) -> dict[str, Any]:
         return {"urn": self.urn, "type": self.type, "name": self.name, "parent": self.parent,
@@ -87,6 +92,11 @@ def record(build: Callable[[], Any], *, stack_name: str, config: dict[str, str] 
         def call(self, args: mocks.MockCallArgs) -> dict:
             if args.token == "aws:index/getAvailabilityZones:getAvailabilityZones":
                 return {"names": [f"offline-zone-{c}" for c in "abcdef"], "zoneIds": [], "id": "offline"}
+            if args.token == "aws:route53/getZone:getZone":  # a hosted zone by name: its id is made up
+                name = str(args.args.get("name", ""))
+                zone_id = "OFFLINE" + "".join(c for c in name.upper() if c.isalnum())[:24]
+                return {"name": name, "zoneId": zone_id, "id": zone_id,
+                        "arn": f"arn:aws:route53:::hostedzone/{zone_id}"}
             return {}
 
     class RecordingMonitor(mocks.MockMonitor):
@@ -99,7 +109,10 @@ def record(build: Callable[[], Any], *, stack_name: str, config: dict[str, str] 
                     provider=request.provider.rsplit("::", 1)[0] if request.provider else None,
                     protect=bool(request.protect),
                     inputs=_redact(rpc.deserialize_properties(request.object, keep_unknowns=True)),
-                    secret_outputs=sorted(request.additionalSecretOutputs)))
+                    secret_outputs=sorted(request.additionalSecretOutputs),
+                    dependencies=sorted(set(request.dependencies)),
+                    ignore_changes=sorted(request.ignoreChanges),
+                    delete_before_replace=bool(request.deleteBeforeReplace)))
             return response
 
     # Every future of this run must live on one fresh loop, created before the mocks' root Stack resource.

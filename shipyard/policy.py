@@ -13,8 +13,8 @@ from typing import TYPE_CHECKING, Any
 from pydantic import Field, model_validator
 
 from shipyard.cost import PRICES_FILE, CostEstimate, PriceTable, UnpricedError, estimate, money
-from shipyard.models import (ENVIRONMENTS, DnsLabel, InstanceType, KubernetesVersion, NamespaceQuota, Owner,
-                             Quantity, Region, _error, _located, _Model, quantity_value)
+from shipyard.models import (ENVIRONMENTS, DnsLabel, IamRoleArn, InstanceType, KubernetesVersion, NamespaceQuota,
+                             Owner, Quantity, Region, _error, _located, _Model, quantity_value)
 
 if TYPE_CHECKING:
     from shipyard.catalog import Catalog
@@ -60,6 +60,13 @@ class EnvironmentPolicy(_Model):
     """The quota of a namespace that does not set `quota` itself; within `maxQuota`."""
     max_quota: QuotaCaps = Field(default_factory=QuotaCaps)
     """The most a namespace's quota may ask for."""
+    apply_role_arn: IamRoleArn
+    """The IAM role CI applies this environment's stacks with (deploy.yml's `SHIPYARD_APPLY_ROLE_ARN`): cluster
+    admin of every eks cluster of the environment, through an EKS access entry (the only one Shipyard grants
+    `AmazonEKSClusterAdminPolicy`)."""
+    preview_role_arn: IamRoleArn | None = None
+    """The read-only role previews and drift checks run as (`SHIPYARD_PREVIEW_ROLE_ARN`): on eks clusters an
+    access entry in the `shipyard-preview` group, which may get, list and watch everything."""
 
     @model_validator(mode="after")
     def _default_within_caps(self) -> EnvironmentPolicy:

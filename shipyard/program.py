@@ -13,6 +13,7 @@ from shipyard.charts import MIRROR_CONFIG, ChartError, chart_pins, mirror_direct
 from shipyard.cost import CostEstimate, estimate
 from shipyard.models import StackFile
 from shipyard.paths import local_kubeconfig
+from shipyard.policy import Policy
 from shipyard.repo import Repo
 from shipyard.validation import check_stack
 
@@ -25,6 +26,7 @@ OFFLINE_KUBECONFIG = "offline-preview: no cluster is contacted"
 class LoadedStack:
     stack: StackFile
     catalog: Catalog
+    policy: Policy
     cost: CostEstimate
     """Estimated monthly cost, exported so the next preview can show the change against what was applied."""
 
@@ -38,10 +40,11 @@ def load_stack(root: Path, stack_name: str) -> LoadedStack:
     except Exception as exc:  # StackNotFoundError: reported as a clean RunError too
         raise pulumi.RunError(str(exc)) from None
     checked = check_stack(root, ref.path, repo.local_kubernetes_minor)
-    if checked.diagnostics or checked.stack is None or checked.catalog is None or checked.policy.prices is None:
+    policy, prices = checked.policy.policy, checked.policy.prices
+    if checked.diagnostics or checked.stack is None or checked.catalog is None or policy is None or prices is None:
         lines = "\n".join(d.as_text() for d in checked.diagnostics)
         raise pulumi.RunError(f"stack '{stack_name}' is invalid; nothing was changed:\n{lines}")
-    return LoadedStack(checked.stack, checked.catalog, estimate(checked.stack, checked.catalog, checked.policy.prices))
+    return LoadedStack(checked.stack, checked.catalog, policy, estimate(checked.stack, checked.catalog, prices))
 
 
 def kubeconfig_for(stack: StackFile, root: Path, config: pulumi.Config) -> pulumi.Input[str] | None:

@@ -49,6 +49,36 @@ def risk_of(changes: list[ResourceChange]) -> str:
     return "low"
 
 
+NODE_GROUP = "aws:eks/nodeGroup:NodeGroup"
+
+
+def change_notes(changes: list[ResourceChange], autoscaled: bool) -> list[str]:
+    """What a reviewer should know about some changes before they apply. `autoscaled`: an autoscaler owns the
+    stack's node groups' live size."""
+    notes = []
+    for change in changes:
+        if change.type != NODE_GROUP:
+            continue
+        if change.op == "replace" and change.replacement == "create-before-delete":
+            notes.append(f"{change.name}: a new node group is created (and its nodes join) before the old one is "
+                         "deleted; the old nodes are drained as it goes")
+        elif autoscaled and change.op == "update" and "scalingConfig.minSize" in change.properties:
+            notes.append(f"{change.name}: minSize changes while the autoscaler owns the live size; if the group "
+                         "runs fewer nodes than the new minSize, AWS refuses the update: let the autoscaler scale "
+                         "up first, or raise the live size (aws eks update-nodegroup-config --scaling-config "
+                         "desiredSize=N), then apply")
+    return notes
+
+
+def _autoscaled(root: Path, stack: str) -> bool:
+    from shipyard.repo import Repo
+    from shipyard.validation import check_stack
+
+    repo = Repo(root)
+    checked = check_stack(root, repo.stack(stack).path, repo.local_kubernetes_minor)
+    return checked.stack is not None and checked.catalog is not None and checked.catalog.autoscaled(checked.stack)
+
+
 @dataclass
 class StackReport:
     stack: str
@@ -108,7 +138,9 @@ def _run_one(root: str, operation: str, stack: str, wait: bool, prefix: bool,
             outcome: Outcome = getattr(engine, operation)(stack, **(options or {}))
             # Compared with the estimate the last successful up exported (the engine's view before this run).
             extra = ({"cost": stack_cost(engine.root, stack, outcome.applied_outputs.get(COST_OUTPUT)),
-                      "repairs": outcome.repairs}
+                      "repairs": outcome.repairs,
+                      "notes": change_notes(outcome.changes, _autoscaled(engine.root, stack))
+                      if any(c.type == NODE_GROUP for c in outcome.changes) else []}
                      if operation in COSTED else {})
             return StackReport(stack, operation, outcome.changes, outcome.summary,
                                seconds=time.monotonic() - started, extra=extra)

@@ -50,6 +50,8 @@ def render_stack_file(team: str, env: str, owner: str, region: str, version: str
         _line(2, "nodeGroups", comment="0 <= minSize <= desiredSize <= maxSize"),
         "    - " + _flow_map({"name": "general", "instanceType": instance, "minSize": low, "desiredSize": low,
                               "maxSize": high}),
+        "  # " + yaml_comment("access: who is in your groups on the cluster (EKS access entries), e.g."),
+        "  #   " + yaml_comment(f"groups: {{{team}-leads: [\"arn:aws:iam::ACCOUNT:role/{team}-leads\"]}}"),
         _line(0, "addons"),
         _line(2, "bundles", bundles, "baseline: ingress-nginx, cert-manager, metrics-server; see addons/catalog.yaml"),
         _line(2, "enable", enable, "e.g. external-dns"),

@@ -31,17 +31,18 @@ from pydantic.fields import FieldInfo
 from pydantic_core import PydanticUndefined
 
 from shipyard.models import (ENVIRONMENTS, PROVIDER_ONLY_FIELDS, PROVIDER_REQUIRED_FIELDS, PROVIDERS,
-                             RESERVED_NAMESPACES, RESERVED_TAG_KEYS, Addons, Cluster, Namespace, NamespaceQuota,
-                             NodeGroup, StackFile, field_title)
+                             RESERVED_NAMESPACES, RESERVED_TAG_KEYS, Addons, Cluster, ClusterAccess, DnsZones,
+                             Namespace, NamespaceQuota, NodeGroup, StackFile, field_title)
 
 if TYPE_CHECKING:
     from shipyard.catalog import Catalog
     from shipyard.policy import EnvironmentPolicy, Policy
 
 SCHEMA_ID = "https://shipyard.dev/schema/stack.schema.json"
-MODELS: tuple[type[BaseModel], ...] = (StackFile, Cluster, NodeGroup, Namespace, NamespaceQuota, Addons)
+MODELS: tuple[type[BaseModel], ...] = (StackFile, Cluster, ClusterAccess, NodeGroup, Namespace, NamespaceQuota, Addons,
+                                       DnsZones)
 TITLES = {"StackFile": "Shipyard stack file", "NodeGroup": "Node group", "NamespaceQuota": "Namespace quota",
-          "Addons": "Add-ons"}
+          "Addons": "Add-ons", "ClusterAccess": "Cluster access", "DnsZones": "DNS zones"}
 """Titles of the definitions where the class name is not one."""
 PROVIDER_DEFS = {provider: f"{provider.capitalize()}Cluster" for provider in PROVIDERS}
 
@@ -66,6 +67,9 @@ EXAMPLES: dict[tuple[str, str], str] = {
     ("Cluster", "vpcCidr"): "vpcCidr: 10.20.0.0/16",
     ("Cluster", "publicEndpoint"): "publicEndpoint: false",
     ("Cluster", "kubeconfigSecret"): "kubeconfigSecret: kubeconfig-ledger-dev",
+    ("Cluster", "access"): 'access:\n  groups:\n    ledger-devs: ["arn:aws:iam::111122223333:role/ledger-devs"]',
+    ("ClusterAccess", "groups"): 'groups:\n  ledger-leads: ["arn:aws:iam::111122223333:role/ledger-leads"]\n'
+                                 '  ledger-devs:\n    - arn:aws:iam::111122223333:role/ledger-devs',
     ("NodeGroup", "name"): "name: general",
     ("NodeGroup", "instanceType"): "instanceType: m6i.large",
     ("NodeGroup", "minSize"): "minSize: 2",
@@ -86,6 +90,8 @@ EXAMPLES: dict[tuple[str, str], str] = {
     ("Addons", "enable"): "enable: [external-dns]",
     ("Addons", "disable"): "disable: [cert-manager]",
     ("Addons", "values"): "values:\n  ingress-nginx:\n    controller: {replicaCount: 2}",
+    ("Addons", "dns"): "dns:\n  zones: [ledger.example.com]",
+    ("DnsZones", "zones"): "zones: [ledger.example.com, ledger.example.org]",
 }
 
 

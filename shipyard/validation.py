@@ -6,6 +6,7 @@ import difflib
 import os
 import types
 import typing
+from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -13,6 +14,7 @@ from typing import Any
 from pydantic import BaseModel, ValidationError
 
 from shipyard.catalog import CATALOG_FILE, Catalog
+from shipyard.coreaddons import CORE_ADDONS_FILE, CoreAddonPins
 from shipyard.cost import PRICES_FILE, PriceTable
 from shipyard.errors import Diagnostic, relpath, shown
 from shipyard.models import StackFile
@@ -200,7 +202,11 @@ def load_catalog(root: Path) -> LoadedCatalog:
         catalog = Catalog.model_validate(doc.data)
     except ValidationError as exc:
         return LoadedCatalog(None, diagnostics_from(Catalog, doc, exc))
-    return LoadedCatalog(catalog, [])
+    # The EKS core add-on table belongs with the catalog: a platform with a broken one builds nothing.
+    pins, _, problems = _load_model(root, CORE_ADDONS_FILE, CoreAddonPins, "the EKS core add-on table")
+    if pins is None:
+        return LoadedCatalog(None, problems)
+    return LoadedCatalog(catalog.with_core_addons(pins), [])
 
 
 @dataclass(frozen=True)
@@ -265,7 +271,8 @@ def parse_stack_file(path: Path, root: Path, catalog: Catalog | None, local_kube
 
 
 def _parse(path: Path, root: Path, catalog: Catalog | None, local_kubernetes_minor: str | None,
-           policy: LoadedPolicy | None) -> tuple[StackFile | None, list[Diagnostic], list[Claim]]:
+           policy: LoadedPolicy | None, applied: tuple[str, str] | None = None
+           ) -> tuple[StackFile | None, list[Diagnostic], list[Claim]]:
     where = display_path(path, root)
     try:
         doc = load_file(path, where, root=root, untyped=_stack_helm_values)
@@ -285,7 +292,8 @@ def _parse(path: Path, root: Path, catalog: Catalog | None, local_kubernetes_min
                              + _secret_diagnostics(secrets, doc), secrets, where), []
     context = {"folder": path.parent.name, "filename": path.stem, "catalog": catalog,
                "local_kubernetes_minor": local_kubernetes_minor,
-               "policy": policy.policy if policy else None, "prices": policy.prices if policy else None}
+               "policy": policy.policy if policy else None, "prices": policy.prices if policy else None,
+               "applied_kubernetes_version": applied}
     secrets = find_secrets(doc.data)
     problems = _secret_diagnostics(secrets, doc)
     if path.suffix != ".yaml":
@@ -404,8 +412,9 @@ def namespace_conflicts(claims: list[Claim], report: set[str]) -> list[Diagnosti
 
 
 def _check_file(path: Path, root: Path, catalog: Catalog | None, minor: str | None,
-                policy: LoadedPolicy | None) -> tuple[list[Diagnostic], list[Claim]]:
-    _, diagnostics, claims = _parse(path, root, catalog, minor, policy)
+                policy: LoadedPolicy | None, applied: tuple[str, str] | None = None
+                ) -> tuple[list[Diagnostic], list[Claim]]:
+    _, diagnostics, claims = _parse(path, root, catalog, minor, policy, applied)
     return diagnostics, claims
 
 
@@ -415,18 +424,22 @@ def _crashed(path: Path, root: Path, why: str) -> tuple[list[Diagnostic], list[C
 
 
 def validate_files(paths: list[Path], root: Path, catalog: Catalog | None, local_kubernetes_minor: str | None,
-                   jobs: int | None = None, policy: LoadedPolicy | None = None) -> list[Diagnostic]:
+                   jobs: int | None = None, policy: LoadedPolicy | None = None,
+                   applied: Mapping[Path, tuple[str, str]] | None = None) -> list[Diagnostic]:
     """Diagnostics for many stack files, and the namespaces they claim on shared clusters (checked against
     every stack file of the repository). Large sets are split across forked workers (one per core):
     parsing is CPU-bound Python and a platform repository can hold thousands of stack files. A worker
-    that crashes or hangs costs only the file it was on: that file gets an error, the run goes on."""
+    that crashes or hangs costs only the file it was on: that file gets an error, the run goes on.
+    `applied`: path -> (Kubernetes version last applied, where that was read) for the upgrade-step rule."""
     from shipyard import forked
 
     jobs = jobs or min(os.cpu_count() or 1, 8)
     if jobs < 2 or len(paths) < 200 or not forked.available():
-        results = [_check_file(p, root, catalog, local_kubernetes_minor, policy) for p in paths]
+        results = [_check_file(p, root, catalog, local_kubernetes_minor, policy, (applied or {}).get(p))
+                   for p in paths]
     else:
-        results = forked.map_forked(lambda p: _check_file(p, root, catalog, local_kubernetes_minor, policy), paths,
+        results = forked.map_forked(lambda p: _check_file(p, root, catalog, local_kubernetes_minor, policy,
+                                                          (applied or {}).get(p)), paths,
                                     jobs, FILE_TIMEOUT, lambda p, why: _crashed(p, root, why))
     diagnostics = [d for found, _ in results for d in found]
     claims = [c for _, found in results for c in found]
@@ -450,12 +463,14 @@ class CheckedStack:
     diagnostics: list[Diagnostic]
 
 
-def check_stack(root: Path, path: Path, local_kubernetes_minor: str | None) -> CheckedStack:
+def check_stack(root: Path, path: Path, local_kubernetes_minor: str | None,
+                applied: tuple[str, str] | None = None) -> CheckedStack:
     """One stack file against everything the platform defines: the catalog, the policy and the price table.
-    Problems in those platform files are reported too: nothing is applied on a broken platform."""
+    Problems in those platform files are reported too: nothing is applied on a broken platform. `applied`: the
+    Kubernetes version last applied and where it was read (the upgrade-step rule)."""
     loaded = load_catalog(root)
     policy = load_policy(root, loaded.catalog)
-    stack, problems, claims = _parse(path, root, loaded.catalog, local_kubernetes_minor, policy)
+    stack, problems, claims = _parse(path, root, loaded.catalog, local_kubernetes_minor, policy, applied)
     if claims:  # a local or existing stack: its namespaces against every other stack's on a shared cluster
         from shipyard.repo import Repo
 

@@ -530,3 +530,26 @@ def unsafe_path(path: Path, root: Path) -> str | None:
         if stat.S_ISLNK(mode):
             return _SYMLINK
     return None
+
+
+def replace_scalar(text: str, loc: Loc, value: str) -> str:
+    """`text` with the scalar at `loc` (a path of mapping keys) replaced by `value`, and nothing else changed:
+    comments, quoting style elsewhere, key order and blank lines stay as they were (an edit a reviewer reads as
+    one changed value). The new scalar is written by the YAML emitter (`sinks.yaml_value`), in the old one's
+    quotes where it needs none of its own. For files this loader accepts (small, one document)."""
+    from shipyard.sinks import yaml_value
+
+    node = yaml.compose(text, Loader=getattr(yaml, "CSafeLoader", yaml.SafeLoader))
+    for key in loc:
+        if not isinstance(node, yaml.MappingNode):
+            raise KeyError(loc)
+        node = next((v for k, v in node.value if isinstance(k, yaml.ScalarNode) and k.value == key), None)
+        if node is None:
+            raise KeyError(loc)
+    if not isinstance(node, yaml.ScalarNode):
+        raise KeyError(loc)
+    emitted = yaml_value(value)
+    bare = emitted[1:-1] if emitted[:1] in "'\"" and emitted[:1] == emitted[-1:] else emitted
+    if node.style in ("'", '"') and bare == value and not set(value) & set("'\"\\"):
+        emitted = f"{node.style}{value}{node.style}"
+    return text[:node.start_mark.index] + emitted + text[node.end_mark.index:]

@@ -4,6 +4,7 @@ Exit codes (every command):
   0  success / everything valid / no changes
   1  invalid input, failed operation, or a usage error
   2  changes or drift found (commands with --detailed-exitcode / drift)
+  3  `upgrade plan`: nothing written, a wave waits for an earlier one to be applied
   130, 143  stopped by SIGINT (Ctrl-C) or SIGTERM (a cancelled CI job), after the engine stopped cleanly
 """
 
@@ -52,10 +53,10 @@ def cli(ctx: click.Context, repo_path: Path | None) -> None:
 
 def _register() -> None:
     from shipyard.cli import (approval, changed, charts, codeowners, config, drift, engine_cmds, local, new_team,
-                              preview, report, schema, stacks, tools, unlock, validate)
+                              preview, report, schema, stacks, tools, unlock, upgrade, validate)
 
     for module in (validate, schema, stacks, preview, tools, charts, local, changed, drift, new_team, codeowners,
-                   approval, report, config, unlock):
+                   approval, report, config, unlock, upgrade):
         cli.add_command(module.command)
     cli.add_command(engine_cmds.up)
     cli.add_command(engine_cmds.destroy)

@@ -64,7 +64,7 @@ def up(obj, stacks: tuple[str, ...], all_stacks: bool, changed_since: str | None
                          options={"allow_destroy": True} if allow_destroy else None)
     for report in reports:
         print_changes(report.stack, report.changes, "changed", error=report.error, cost=report.extra.get("cost"),
-                      repairs=report.extra.get("repairs"), repaired=True)
+                      repairs=report.extra.get("repairs"), repaired=True, notes=report.extra.get("notes"))
     if json_file:
         data = preview_json(reports)
         data["decommissioned"] = decommissioned

@@ -11,10 +11,10 @@ from shipyard.cost import cost_cell, money
 
 def print_changes(stack: str, changes: list, verb: str, risk: str | None = None, error: str | None = None,
                   cost: dict[str, Any] | None = None, repairs: list[dict[str, Any]] | None = None,
-                  repaired: bool = False) -> None:
+                  repaired: bool = False, notes: list[str] | None = None) -> None:
     """`<stack>: N resource(s) <verb>` then one line per resource with the property paths that change,
     the out-of-band changes `up` puts back first, and the stack's estimated monthly cost (with its change
-    against the last applied version)."""
+    against the last applied version), then what a reviewer should know about some changes (`notes`)."""
     if error:
         click.echo(f"{stack}: FAILED\n{error}")
         return
@@ -33,4 +33,7 @@ def print_changes(stack: str, changes: list, verb: str, risk: str | None = None,
     click.echo(f"{stack}: {len(changes)} resource(s) {verb}" + (f" (risk: {risk})" if risk else ""))
     for change in changes:
         props = f"  [{', '.join(change.properties)}]" if change.properties else ""
-        click.echo(f"  {change.op:<8} {change.type}  {change.name}{props}")
+        order = f" ({change.replacement})" if getattr(change, "replacement", None) else ""
+        click.echo(f"  {change.op:<8} {change.type}  {change.name}{props}{order}")
+    for note in notes or ():
+        click.echo(f"  note: {note}")

@@ -73,7 +73,7 @@ def command(obj, stacks: tuple[str, ...], all_stacks: bool, changed_since: str |
     if json_out != "-":
         for report in reports:
             print_changes(report.stack, report.changes, "would change", risk=report.risk, error=report.error,
-                          cost=report.extra.get("cost"), repairs=report.extra.get("repairs"))
+                          cost=report.extra.get("cost"), repairs=report.extra.get("repairs"), notes=report.extra.get("notes"))
         for name in decommissioned:
             click.echo(f"{name}: stack file deleted — NOT destroyed; that takes `shipyard destroy {name} --yes`")
     if found and not allow_destroy:
@@ -131,7 +131,9 @@ def _offline(obj, stacks: tuple[str, ...], json_out: str | None) -> int:
 
 
 KEY_INPUTS = ("metadata.name", "metadata.namespace", "chart", "version", "namespace", "name", "region", "version",
-              "cidrBlock", "instanceTypes", "scalingConfig", "spec.hard", "roleRef.name", "subjects")
+              "cidrBlock", "instanceTypes", "scalingConfig", "nodeGroupNamePrefix", "addonName", "addonVersion",
+              "principalArn", "kubernetesGroups", "policyArn", "serviceAccount", "spec.hard", "roleRef.name",
+              "subjects")
 
 
 def _key_inputs(inputs: dict) -> str:

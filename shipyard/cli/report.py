@@ -269,7 +269,7 @@ def _print(merged: MergedReport) -> None:
 
     for report in merged.reports:
         print_changes(report.stack, report.changes, "would change", risk=report.risk, error=report.error,
-                      cost=report.extra.get("cost"), repairs=report.extra.get("repairs"))
+                      cost=report.extra.get("cost"), repairs=report.extra.get("repairs"), notes=report.extra.get("notes"))
     for name in merged.decommissioned:
         click.echo(f"{name}: stack file deleted — NOT destroyed; that takes `shipyard destroy {name} --yes`")
     if merged.blocked:

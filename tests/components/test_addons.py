@@ -8,9 +8,10 @@ from components.addons import AddonBundle, AddonBundleArgs, AddonSpec
 from components.platform import args_from_stack
 from shipyard.models import StackFile
 from shipyard.offline import record
-from shipyard.validation import load_catalog
+from shipyard.validation import load_catalog, load_policy
 
 REPO = Path(__file__).resolve().parents[2]
+POLICY = load_policy(REPO, load_catalog(REPO).catalog).policy
 INGRESS = AddonSpec(name="ingress-nginx", chart="ingress-nginx", repository="https://kubernetes.github.io/ingress-nginx",
                     version="4.13.3", namespace="ingress-nginx", archive=".charts/ingress-nginx-4.13.3.tgz",
                     values={"controller": {"replicaCount": 2, "service": {"type": "LoadBalancer"}, "x": None}})
@@ -74,7 +75,7 @@ def _addons(provider: str, values: dict | None = None) -> dict[str, AddonSpec]:
     stack = _stack(provider, values)
     charts = {name: f".charts/{catalog.addons[name].chart}-{catalog.addons[name].version}.tgz"
               for name in catalog.addons_for(stack)}
-    args = args_from_stack(stack, catalog, kubeconfig="{}", charts=charts)
+    args = args_from_stack(stack, catalog, POLICY, kubeconfig="{}", charts=charts)
     return {a.name: a for a in args.addons.addons}
 
 
@@ -149,6 +150,6 @@ def test_platform_gives_the_addon_guard_the_tenancy_groups():
         "namespaces": [{"name": "ledger-web", "quota": {"cpu": "1", "memory": "1Gi", "pods": 5},
                         "developers": ["ledger-devs"], "viewers": ["system:authenticated"]}]})
     catalog = load_catalog(REPO).catalog
-    args = args_from_stack(stack, catalog, kubeconfig="{}",
+    args = args_from_stack(stack, catalog, POLICY, kubeconfig="{}",
                            charts={"metrics-server": ".charts/metrics-server-3.13.0.tgz"})
     assert args.addons.guarded_groups == ("ledger-devs",) and args.addons.environment == "dev"

@@ -177,3 +177,69 @@ def test_privileged_init_and_ephemeral_containers_are_refused_too(field):
 def test_privileged_container_outside_team_namespaces_is_left_to_the_platform():
     props = _workload("DaemonSet", "monitoring", _pod_spec(True))
     assert rules.privileged_containers("kubernetes:apps/v1:DaemonSet", props, ["ledger-api"]) == []
+
+
+# -- no-wildcard-iam-actions ------------------------------------------------------------------------------
+def _policy(*statements: dict) -> dict:
+    return {"role": "ledger-external-dns-identity", "policy": json.dumps({"Version": "2012-10-17",
+                                                                           "Statement": list(statements)})}
+
+
+EXACT = {"Sid": "Records", "Effect": "Allow", "Action": ["route53:ChangeResourceRecordSets"],
+         "Resource": ["arn:aws:route53:::hostedzone/Z1"]}
+
+
+def test_role_policy_with_exact_actions_passes():
+    assert rules.wildcard_iam_actions("aws:iam/rolePolicy:RolePolicy", _policy(EXACT)) == []
+
+
+@pytest.mark.parametrize("action", ["route53:*", "*", "route53:Change*", "s3:Get?bject"])
+def test_role_policy_with_a_wildcard_action_is_refused(action):
+    [message] = rules.wildcard_iam_actions("aws:iam/rolePolicy:RolePolicy",
+                                           _policy(EXACT, {**EXACT, "Sid": "Broad", "Action": action}))
+    assert f"statement 'Broad' allows '{action}'" in message
+
+
+def test_not_action_is_refused_and_deny_statements_are_left_alone():
+    not_action = {"Sid": "AllButIam", "Effect": "Allow", "NotAction": ["iam:CreateUser"], "Resource": ["*"]}
+    [message] = rules.wildcard_iam_actions("aws:iam/policy:Policy", _policy(not_action))
+    assert "NotAction" in message
+    deny = {"Sid": "NoDelete", "Effect": "Deny", "Action": ["route53:*"], "Resource": ["*"]}
+    assert rules.wildcard_iam_actions("aws:iam/rolePolicy:RolePolicy", _policy(EXACT, deny)) == []
+
+
+def test_policy_unknown_during_preview_is_not_judged():
+    assert rules.wildcard_iam_actions("aws:iam/rolePolicy:RolePolicy", {"policy": "[unknown]"}) == []
+    assert rules.wildcard_iam_actions("aws:iam/rolePolicy:RolePolicy", Unknown({"role": "x"})) == []
+
+
+# -- no-system-masters --------------------------------------------------------------------------------------
+ARN = "arn:aws:iam::222222222222:role/ledger-leads"
+
+
+def test_access_entry_into_team_groups_passes():
+    props = {"principalArn": ARN, "kubernetesGroups": ["ledger-leads"], "type": "STANDARD"}
+    assert rules.system_masters(rules.ACCESS_ENTRY, props) == []
+
+
+@pytest.mark.parametrize("group", ["system:masters", "system:nodes"])
+def test_access_entry_into_a_system_group_is_refused(group):
+    [message] = rules.system_masters(rules.ACCESS_ENTRY, {"principalArn": ARN, "kubernetesGroups": [group]})
+    assert f"'{ARN}' maps into {group}" in message
+
+
+@pytest.mark.parametrize("kind", ["RoleBinding", "ClusterRoleBinding"])
+def test_binding_of_system_masters_is_refused(kind):
+    props = {"metadata": {"name": "break-glass"}, "roleRef": {"kind": "ClusterRole", "name": "view"},
+             "subjects": [{"kind": "Group", "name": "system:masters", "apiGroup": "rbac.authorization.k8s.io"}]}
+    [message] = rules.system_masters(f"kubernetes:rbac.authorization.k8s.io/v1:{kind}", props)
+    assert "'break-glass' binds system:masters" in message
+    props["subjects"] = [{"kind": "Group", "name": "ledger-leads"}]
+    assert rules.system_masters(f"kubernetes:rbac.authorization.k8s.io/v1:{kind}", props) == []
+
+
+def test_every_rule_is_described_with_a_fix():
+    names = [rule.name for rule in rules.RULES]
+    assert len(names) == len(set(names))
+    assert {"no-wildcard-iam-actions", "no-system-masters"} <= set(names)
+    assert all(" Fix: " in rule.description for rule in rules.RULES)

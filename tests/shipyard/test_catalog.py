@@ -75,3 +75,102 @@ def test_addons_for_is_bundles_plus_enable_minus_disable(platform_repo):
         "team": "a", "environment": "dev", "owners": ["@a"], "cluster": {"provider": "local"},
         "addons": {"bundles": ["baseline", "gitops"], "enable": ["external-dns"], "disable": ["cert-manager"]}})
     assert catalog.addons_for(stack) == ["argo-cd", "external-dns", "ingress-nginx", "metrics-server"]
+
+
+# -- workload identities ------------------------------------------------------------------------------------
+def test_identities_name_exact_actions_and_scope_dns_to_the_stacks_zones(platform_repo):
+    catalog = load_catalog(platform_repo).catalog
+    dns = catalog.identities["external-dns"]
+    assert dns.hosted_zones == "required" and dns.zone_values == "domainFilters"
+    [records] = [s for s in dns.statements if s.zone_scoped]
+    assert records.rendered("ledger-prod") == {"Sid": "ChangeRecordsInTheStacksZones", "Effect": "Allow",
+                                                "Action": sorted(records.actions)}
+    assert catalog.identities["cert-manager"].hosted_zones == "optional"
+    autoscaler = catalog.identities["cluster-autoscaler"]
+    assert autoscaler.awaits and "cluster-autoscaler" not in catalog.addons  # its chart is not pinned yet
+    assert catalog.identity_namespace("cluster-autoscaler") == "cluster-autoscaler"
+    scale = autoscaler.statements[0].rendered("ledger-prod")
+    assert scale["Condition"] == {"StringEquals": {"aws:ResourceTag/k8s.io/cluster-autoscaler/ledger-prod": "owned"}}
+
+
+@pytest.mark.parametrize(("action", "message"), [
+    ("route53:*", "is not one exact IAM action"),
+    ("*", "is not one exact IAM action"),
+    ("route53:Change*", "is not one exact IAM action"),
+])
+def test_wildcard_actions_are_refused_in_the_catalog(platform_repo, action, message):
+    _edit(platform_repo, lambda d: d["identities"]["external-dns"]["statements"][1].update(actions=[action]))
+    [problem] = load_catalog(platform_repo).diagnostics
+    assert message in problem.message and problem.path == "addons/catalog.yaml"
+
+
+def test_an_identity_needs_its_addon_or_says_what_it_awaits(platform_repo):
+    def change(data):
+        data["identities"]["linkerd"] = dict(data["identities"]["external-dns"])
+        data["identities"]["cluster-autoscaler"].pop("namespace")
+        data["identities"]["cert-manager"]["awaits"] = "nothing"
+    _edit(platform_repo, change)
+    messages = sorted(p.message for p in load_catalog(platform_repo).diagnostics)
+    assert len(messages) == 3
+    assert any("identity for 'linkerd', which is not an add-on of this catalog" in m for m in messages)
+    assert any("'cluster-autoscaler' is not in the catalog yet: set the namespace" in m for m in messages)
+    assert any("'cert-manager' is in the catalog now; remove awaits" in m for m in messages)
+
+
+def test_the_zones_placeholder_stands_alone(platform_repo):
+    _edit(platform_repo, lambda d: d["identities"]["external-dns"]["statements"][0].update(
+        resources=["{hostedZones}", "*"]))
+    [problem] = load_catalog(platform_repo).diagnostics
+    assert "make it the statement's only resource" in problem.message
+
+
+def test_identities_apply_to_eks_stacks_that_get_the_addon_and_dns_needs_zones(platform_repo):
+    catalog = load_catalog(platform_repo).catalog
+
+    def stack(provider: str, **addons) -> StackFile:
+        cluster = {"provider": provider}
+        if provider == "eks":
+            cluster.update(region="eu-west-1", kubernetesVersion="1.34",
+                           nodeGroups=[{"name": "g", "instanceType": "m6i.large", "minSize": 1, "desiredSize": 1,
+                                        "maxSize": 2}])
+        return StackFile.model_validate({"team": "ledger", "environment": "dev", "owners": ["@acme/ledger"],
+                                         "cluster": cluster, "addons": addons})
+
+    assert list(catalog.identities_for(stack("eks", bundles=["baseline"]))) == []  # cert-manager: no zones
+    zoned = stack("eks", bundles=["baseline"], enable=["external-dns"], dns={"zones": ["ledger.example.com"]})
+    assert sorted(catalog.identities_for(zoned)) == ["cert-manager", "external-dns"]
+    assert catalog.identities_for(stack("local", enable=["external-dns"])) == {}
+    [(loc, error, _)] = catalog.check_stack(stack("eks", enable=["external-dns"]))
+    assert loc == ("addons",) and "'external-dns' needs DNS zones on eks" in error.message()
+    assert catalog.check_stack(stack("local", enable=["external-dns"])) == []
+
+
+# -- the EKS core add-on table --------------------------------------------------------------------------------
+def _edit_core(root: Path, change) -> None:
+    path = root / "addons/eks-core.yaml"
+    data = yaml.safe_load(path.read_text())
+    change(data)
+    path.write_text(yaml.safe_dump(data, sort_keys=False))
+
+
+def test_core_addons_are_pinned_for_every_supported_minor():
+    from shipyard.coreaddons import CORE_ADDONS
+    from shipyard.models import SUPPORTED_KUBERNETES_VERSIONS
+
+    pins = load_catalog(Path(__file__).resolve().parents[2]).catalog.core_addons
+    for minor in SUPPORTED_KUBERNETES_VERSIONS:
+        row = pins.for_version(minor)
+        assert list(row) == list(CORE_ADDONS)
+        assert row["kube-proxy"].startswith(f"v{minor}.")
+
+
+def test_a_missing_row_or_an_inexact_version_breaks_the_platform(platform_repo):
+    _edit_core(platform_repo, lambda d: (d["versions"].pop("1.36"), d["versions"]["1.33"].update(coredns="latest"),
+                                         d["versions"]["1.34"].pop("vpc-cni")))
+    loaded = load_catalog(platform_repo)
+    assert loaded.catalog is None
+    messages = sorted(p.message for p in loaded.diagnostics)
+    assert all(p.path == "addons/eks-core.yaml" for p in loaded.diagnostics)
+    assert any("Kubernetes 1.36 is supported but has no row" in m for m in messages)
+    assert any("'latest' is not an exact EKS add-on version" in m for m in messages)
+    assert any("Kubernetes 1.34 has no version for vpc-cni" in m for m in messages)

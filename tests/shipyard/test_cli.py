@@ -38,8 +38,8 @@ def test_validate_exits_1_and_prints_path_line_col(capsys, platform_repo):
     code, out, _ = run(capsys, "--repo", str(platform_repo), "validate")
     assert code == 1
     assert out.splitlines() == ["stacks/ledger/prod.yaml:7:3: unknown key 'regoin' in cluster; did you mean "
-                                "'region'? allowed keys: availabilityZones, kubeconfigSecret, kubernetesVersion, "
-                                "nodeGroups, provider, publicEndpoint, region, vpcCidr"]
+                                "'region'? allowed keys: access, availabilityZones, kubeconfigSecret, "
+                                "kubernetesVersion, nodeGroups, provider, publicEndpoint, region, vpcCidr"]
 
 
 def test_validate_github_format_prints_annotations(capsys, platform_repo):
@@ -169,7 +169,7 @@ def test_validate_rejects_secrets_in_stack_files(capsys, platform_repo):
                                              "controller: {replicaCount: 2}\n      token: s3cr3t-value"))
     code, out, _ = run(capsys, "--repo", str(platform_repo), "validate")
     assert code == 1
-    assert "stacks/ledger/prod.yaml:18:7: addons.values.ingress-nginx.token: 'token' holds what looks like a " \
+    assert "stacks/ledger/prod.yaml:24:7: addons.values.ingress-nginx.token: 'token' holds what looks like a " \
            "credential" in out
     assert "s3cr3t-value" not in out  # the secret itself is never echoed
 

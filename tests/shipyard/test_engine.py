@@ -110,3 +110,93 @@ def test_a_never_applied_stack_previews_as_creates_without_the_engine(platform_r
     assert outcome.changes and {c.op for c in outcome.changes} == {"create"}
     assert outcome.summary == {"create": len(outcome.changes)}
     assert "has never been applied" in lines[0] and "policy pack's rules checked" in lines[0]
+
+
+def test_the_new_rules_refuse_a_never_applied_stacks_wildcard_role_and_system_masters(platform_repo: Path):
+    import json
+
+    from shipyard.engine import _check_plan
+    from shipyard.offline import run_offline
+
+    planned = run_offline(platform_repo, "ledger-prod")
+    [policy] = [p for p in planned if p.name == "ledger-external-dns-identity-policy"]
+    document = json.loads(policy.inputs["policy"])
+    document["Statement"][0]["Action"] = ["route53:*"]
+    policy.inputs["policy"] = json.dumps(document)
+    entry = next(p for p in planned if p.type == "aws:eks/accessEntry:AccessEntry" and "kubernetesGroups" in p.inputs)
+    entry.inputs["kubernetesGroups"] = ["system:masters"]
+    found = {(v.policy, v.resource_type) for v in _check_plan(platform_repo, "ledger-prod", planned)}
+    assert ("no-wildcard-iam-actions", "aws:iam/rolePolicy:RolePolicy") in found
+    assert ("no-system-masters", "aws:eks/accessEntry:AccessEntry") in found
+
+
+class _Meta:
+    def __init__(self, urn: str, op: str, diffs: list[str]):
+        self.urn, self.op, self.type = urn, op, urn.split("::")[2].rsplit("$", 1)[-1]
+        self.detailed_diff, self.diffs, self.old = {d: {} for d in diffs}, diffs, None
+
+
+class _Event:
+    def __init__(self, meta: _Meta):
+        self.resource_pre_event = type("Step", (), {"metadata": meta})()
+
+
+NODE_GROUP = "urn:pulumi:ledger-prod::shipyard::shipyard:cluster:Cluster$aws:eks/nodeGroup:NodeGroup::ledger-ng-general"
+
+
+@pytest.mark.parametrize(("steps", "order"), [
+    (["create-replacement", "replace", "delete-replaced"], "create-before-delete"),
+    (["delete-replaced", "replace", "create-replacement"], "delete-before-create"),
+])
+def test_a_replacement_is_one_change_that_says_whether_the_new_resource_comes_first(steps, order):
+    from shipyard.engine import _EventCollector
+    from shipyard.runner import risk_of
+
+    events = _EventCollector()
+    for step in steps:
+        events(_Event(_Meta(NODE_GROUP, step, ["instanceTypes"])))
+    [change] = events.changes()
+    assert change.op == "replace" and change.replacement == order
+    assert change.properties == ("instanceTypes",)
+    assert change.as_json()["replacement"] == order
+    assert risk_of([change]) == "high"
+
+
+def test_previews_note_a_replacement_and_a_min_size_the_autoscaler_may_refuse():
+    from shipyard.engine import ResourceChange
+    from shipyard.runner import change_notes
+
+    replaced = ResourceChange(NODE_GROUP, "aws:eks/nodeGroup:NodeGroup", "ledger-ng-general", "replace",
+                              ("instanceTypes",), replacement="create-before-delete")
+    raised = ResourceChange(NODE_GROUP, "aws:eks/nodeGroup:NodeGroup", "ledger-ng-general", "update",
+                            ("scalingConfig.minSize",))
+    [created_first] = change_notes([replaced], autoscaled=False)
+    assert "created (and its nodes join) before the old one is deleted" in created_first
+    [refused] = change_notes([raised], autoscaled=True)
+    assert "AWS refuses the update" in refused and "desiredSize=N" in refused
+    assert change_notes([raised], autoscaled=False) == []  # without an autoscaler the desired size applies with it
+
+
+def test_notes_are_printed_under_the_changes(capsys):
+    from shipyard.cli.output import print_changes
+    from shipyard.engine import ResourceChange
+
+    replaced = ResourceChange(NODE_GROUP, "aws:eks/nodeGroup:NodeGroup", "ledger-ng-general", "replace",
+                              ("instanceTypes",), replacement="create-before-delete")
+    print_changes("ledger-prod", [replaced], "would change", risk="high", notes=["ledger-ng-general: first"])
+    out = capsys.readouterr().out.splitlines()
+    assert out[-2] == ("  replace  aws:eks/nodeGroup:NodeGroup  ledger-ng-general  [instanceTypes] "
+                       "(create-before-delete)")
+    assert out[-1] == "  note: ledger-ng-general: first"
+
+
+def test_up_and_preview_refuse_a_jump_from_the_version_the_state_says_was_applied(platform_repo: Path):
+    from shipyard.engine import upgrade_step_problems
+
+    path = platform_repo / "stacks/ledger/prod.yaml"
+    path.write_text(path.read_text().replace('kubernetesVersion: "1.33"', 'kubernetesVersion: "1.35"'))
+    [problem] = upgrade_step_problems(platform_repo, path, None, "1.33")
+    assert "the version last applied (the stack's state)" in problem.message
+    assert 'set and apply "1.34" first' in problem.message and problem.line == 8
+    assert upgrade_step_problems(platform_repo, path, None, "1.34") == []
+    assert upgrade_step_problems(platform_repo, path, None, None) == []  # never applied, or before the output

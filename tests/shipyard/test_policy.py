@@ -165,3 +165,18 @@ def test_quota_caps_compare_quantities_by_value(platform_repo: Path):
     path.write_text(text.replace(first, indent + 'quota: {cpu: 16001m, memory: "0.04Ti", pods: 101}', 1))
     problems = [d.message for d in check_stack(platform_repo, path, Repo(platform_repo).local_kubernetes_minor).diagnostics]
     assert len(problems) == 3 and all("over the dev cap" in m for m in problems), problems
+
+
+def test_every_environment_names_the_role_ci_applies_with(platform_repo):
+    from shipyard.validation import load_catalog, load_policy
+
+    policy = platform_repo / "policy.yaml"
+    text = policy.read_text()
+    text = text.replace("    applyRoleArn: arn:aws:iam::222222222222:role/shipyard-apply\n", "", 1)
+    text = text.replace("arn:aws:iam::111111111111:role/shipyard-preview", "arn:aws:iam::1111:role/x", 1)
+    policy.write_text(text)
+    loaded = load_policy(platform_repo, load_catalog(platform_repo).catalog)
+    messages = sorted(d.message for d in loaded.diagnostics)
+    assert loaded.policy is None and len(messages) == 2
+    assert any("environments.prod: missing required key 'applyRoleArn'" in m for m in messages)
+    assert any("'arn:aws:iam::1111:role/x' is not an IAM role ARN" in m for m in messages)

@@ -49,7 +49,7 @@ def test_every_key_has_a_real_title_a_description_and_an_example(schema):
         assert "```yaml\n" in prop["markdownDescription"], f"{definition}.{key} has no example"
         title = prop["title"]
         assert title != key.title() or key.islower(), f"{definition}.{key}: mangled title {title!r}"
-        assert " " in title or title == key.capitalize() or title in ("CPU", "Add-ons"), (definition, key, title)
+        assert " " in title or title == key.capitalize() or title in ("CPU", "Add-ons", "DNS"), (definition, key, title)
     titles = {key: prop["title"] for _, key, prop in _properties(schema) if "title" in prop}
     assert titles["vpcCidr"] == "VPC CIDR" and titles["diskSizeGib"] == "Disk size (GiB)" and titles["cpu"] == "CPU"
 
@@ -93,7 +93,7 @@ def test_each_provider_offers_only_its_own_keys(schema):
     offered = {name: {k for k, p in defs[name]["properties"].items() if not p.get("doNotSuggest")}
                for name in ("EksCluster", "LocalCluster", "ExistingCluster")}
     assert offered["EksCluster"] == {"provider", "region", "kubernetesVersion", "nodeGroups", "availabilityZones",
-                                     "vpcCidr", "publicEndpoint"}
+                                     "vpcCidr", "publicEndpoint", "access"}
     assert offered["LocalCluster"] == {"provider", "kubernetesVersion"}
     assert offered["ExistingCluster"] == {"provider", "kubernetesVersion", "kubeconfigSecret"}
     assert defs["EksCluster"]["required"] == ["provider", "region", "kubernetesVersion", "nodeGroups"]

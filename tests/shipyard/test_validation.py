@@ -1,8 +1,9 @@
 """Data-driven: one fixture per validation rule (tests/fixtures/validate/*.yaml).
 
 A fixture is a stack file plus a header: `# fixture-path:` says where it lives in the repository,
-`# expect-line-1: TEXT` expects an error on line 1, and a trailing `# <- error: TEXT` on any line
-expects an error on *that* line. `*.happy.yaml` fixtures must be valid. Every expected error must be
+`# fixture-applied: VERSION WHERE` gives the Kubernetes version last applied (and where it was read: the
+state, or the file at a git revision), `# expect-line-1: TEXT` expects an error on line 1, and a trailing
+`# <- error: TEXT` on any line expects an error on *that* line. `*.happy.yaml` fixtures must be valid. Every expected error must be
 reported on its line, and nothing else may be.
 """
 
@@ -21,29 +22,36 @@ _MARK = re.compile(r"#\s*<-\s*error:\s*(?P<text>.+)$")
 
 
 def _split(fixture: Path) -> tuple[str, list[tuple[int, str]], str]:
+    path, expected, body, _ = _split_applied(fixture)
+    return path, expected, body
+
+
+def _split_applied(fixture: Path) -> tuple[str, list[tuple[int, str]], str, tuple[str, str] | None]:
     header, body, expected = [], [], []
     lines = fixture.read_text().splitlines(keepends=True)
-    while lines and lines[0].startswith(("# fixture-path:", "# expect-line-1:")):
+    while lines and lines[0].startswith(("# fixture-path:", "# expect-line-1:", "# fixture-applied:")):
         header.append(lines.pop(0))
     path = next(h.split(":", 1)[1].strip() for h in header if h.startswith("# fixture-path:"))
+    applied_line = next((h.split(":", 1)[1].strip() for h in header if h.startswith("# fixture-applied:")), None)
+    applied = tuple(applied_line.split(" ", 1)) if applied_line else None
     expected += [(1, h.split(":", 1)[1].strip()) for h in header if h.startswith("# expect-line-1:")]
     for number, line in enumerate(lines, start=1):
         body.append(line)
         match = _MARK.search(line)
         if match:
             expected.append((number, match["text"].strip()))
-    return path, expected, "".join(body)
+    return path, expected, "".join(body), applied
 
 
 @pytest.mark.parametrize("fixture", FIXTURES, ids=[f.stem for f in FIXTURES])
 def test_validate_reports_each_rule_on_its_line(fixture: Path, platform_repo: Path):
-    path, expected, body = _split(fixture)
+    path, expected, body, applied = _split_applied(fixture)
     target = platform_repo / path
     target.parent.mkdir(parents=True, exist_ok=True)
     target.write_text(body)
     repo = Repo(platform_repo)
 
-    checked = check_stack(platform_repo, target, repo.local_kubernetes_minor)
+    checked = check_stack(platform_repo, target, repo.local_kubernetes_minor, applied=applied)
     stack, diagnostics = checked.stack, checked.diagnostics
 
     if fixture.stem.endswith(".happy"):
