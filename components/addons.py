@@ -76,8 +76,8 @@ class AddonBundle(pulumi.ComponentResource):
             f"{name}-guard", f"shipyard-{args.team}-{args.environment}-addon-guard", args.team, args.guarded_groups,
             {"namespaceSelector": {"matchLabels": {TEAM_LABEL: args.team},
                                    "matchExpressions": [{"key": ADDON_LABEL, "operator": "Exists"}]},
-             # `*/*`: subresources too (a Deployment's `scale`, a Service's `status`), which `*` alone leaves out.
-             "resourceRules": [{"apiGroups": ["*"], "apiVersions": ["*"], "resources": ["*", "*/*"],
+             # `*/*`: every resource and its subresources (a Deployment's `scale`); `*` alone leaves those out.
+             "resourceRules": [{"apiGroups": ["*"], "apiVersions": ["*"], "resources": ["*/*"],
                                 "operations": ["CREATE", "UPDATE", "DELETE"]}]},
             "managed by Shipyard (a platform add-on)", f"stacks/{args.team}/{args.environment}.yaml",
             pulumi.ResourceOptions(parent=self, provider=provider))

@@ -129,7 +129,7 @@ def test_addon_namespaces_refuse_every_change_by_the_teams_groups(build):
     assert spec["matchConstraints"]["namespaceSelector"] == {
         "matchLabels": {"shipyard.io/team": "ledger"},
         "matchExpressions": [{"key": "shipyard.io/addon", "operator": "Exists"}]}
-    assert spec["matchConstraints"]["resourceRules"] == [{"apiGroups": ["*"], "apiVersions": ["*"], "resources": ["*", "*/*"],
+    assert spec["matchConstraints"]["resourceRules"] == [{"apiGroups": ["*"], "apiVersions": ["*"], "resources": ["*/*"],
                                                           "operations": ["CREATE", "UPDATE", "DELETE"]}]
     assert spec["matchConditions"][0]["expression"] == ('request.userInfo.groups.exists(g, g in '
                                                         '["ledger-devs", "ledger-leads"])')
