@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import secrets
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import PurePosixPath
@@ -29,6 +30,8 @@ class AddonSpec:
     """The chart archive, verified against the catalog's digest, as a repository-relative path
     (`.charts/<chart>-<version>.tgz`): the same on every machine, so it never shows as a diff."""
     values: Mapping[str, Any] = field(default_factory=dict)
+    generated_secrets: tuple[tuple[str, tuple[str, ...]], ...] = ()
+    """(Secret name, keys): Secrets the chart expects but only its Helm hooks would make; created here first."""
 
 
 @dataclass(frozen=True)
@@ -90,6 +93,8 @@ class AddonBundle(pulumi.ComponentResource):
             metadata={"name": addon.namespace,
                       "labels": shipyard_labels(args.team, {ADDON_LABEL: addon.name})},
             opts=child)
+        made = [self._generated_secret(name, args, addon, secret, keys, ns, child)
+                for secret, keys in addon.generated_secrets]
         return k8s.helm.v4.Chart(
             f"{name}-{addon.name}",
             namespace=addon.namespace,
@@ -100,8 +105,23 @@ class AddonBundle(pulumi.ComponentResource):
             # Helm ignores `version` for an archive path, but as an input it shows in previews, and a version
             # change is graded as a chart change (shipyard/runner.py).
             version=addon.version,
-            opts=pulumi.ResourceOptions.merge(child, pulumi.ResourceOptions(depends_on=[ns],
+            opts=pulumi.ResourceOptions.merge(child, pulumi.ResourceOptions(depends_on=[ns, *made],
                                                                             transforms=[_as_stored])))
+
+    @staticmethod
+    def _generated_secret(name: str, args: AddonBundleArgs, addon: AddonSpec, secret: str, keys: tuple[str, ...],
+                          ns: k8s.core.v1.Namespace, child: pulumi.ResourceOptions) -> k8s.core.v1.Secret:
+        # Fresh random values on every run, but `ignore_changes` keeps the ones the Secret was created with: the
+        # state and the cluster agree (no diff, no drift) and the add-on's data stays readable. Deleting the
+        # Secret makes the next `up` create it again with new values.
+        return k8s.core.v1.Secret(
+            f"{name}-{addon.name}-{secret}",
+            metadata={"name": secret, "namespace": addon.namespace, "labels": shipyard_labels(args.team)},
+            type="Opaque",
+            string_data={key: pulumi.Output.secret(secrets.token_urlsafe(32)) for key in keys},
+            opts=pulumi.ResourceOptions.merge(child, pulumi.ResourceOptions(
+                depends_on=[ns], ignore_changes=["stringData", "data"],
+                additional_secret_outputs=["stringData", "data"])))
 
 
 def _as_stored(args: pulumi.ResourceTransformArgs) -> pulumi.ResourceTransformResult | None:

@@ -66,6 +66,7 @@ def args_from_stack(stack: StackFile, catalog: Catalog, policy: Policy, *, kubec
         # (the zones it may change), then the stack's own.
         addons=tuple(AddonSpec(name=name, chart=entry.chart, repository=entry.repository, version=entry.version,
                                namespace=entry.namespace, archive=charts[name],
+                               generated_secrets=tuple((g.name, tuple(g.keys)) for g in entry.generated_secrets),
                                values=deep_merge(deep_merge(deep_merge(entry.values,
                                                                        entry.local_values if local else {}),
                                                             _identity_values(identities.get(name), zones)),

@@ -35,6 +35,27 @@ CLUSTER = "{cluster}"
 _PLACEHOLDER = re.compile(r"\{[^}]*\}")
 
 
+class GeneratedSecret(_Model):
+    """A Secret a chart expects but only ever makes in a Helm hook Job. Charts are applied as `helm template`
+    would (hooks never run), so Shipyard creates it, before the chart, with random values made once and kept
+    for the life of the add-on (never regenerated: previews stay clean, and the add-on's data stays readable)."""
+
+    name: DnsLabel
+    """The Secret's name in the add-on's namespace, as the chart refers to it."""
+    keys: list[str] = Field(min_length=1, max_length=10)
+    """Its keys, each given 32 random URL-safe bytes."""
+
+    @field_validator("keys")
+    @classmethod
+    def _keys(cls, value: list[str]) -> list[str]:
+        for key in value:
+            if not re.fullmatch(r"[-._a-zA-Z0-9]{1,253}", key):
+                raise _error("secret_key", "'{value}' is not a Secret key (letters, digits, '-', '_', '.')", value=key)
+        if len(set(value)) != len(value):
+            raise _error("secret_key", "each key once")
+        return value
+
+
 class AddonEntry(_Model):
     """One add-on: a Helm chart at an exact version, installed into its own namespace."""
 
@@ -56,6 +77,8 @@ class AddonEntry(_Model):
     local_values: dict[str, Any] = Field(default_factory=dict)
     """Values deep-merged over `values` (and under the stack's own) only on `cluster.provider: local`, whose
     pods are simulated: what a chart needs there that it cannot have (a webhook that must answer)."""
+    generated_secrets: list[GeneratedSecret] = Field(default_factory=list)
+    """Secrets the chart needs that only its Helm hooks would make (see GeneratedSecret)."""
     load_balancers: int = Field(default=0, ge=0, le=10)
     """Cloud load balancers the add-on creates (a Service of type LoadBalancer each); priced in cost estimates."""
 

@@ -61,18 +61,18 @@ def test_archive_that_is_not_the_pinned_relative_one_fails_before_registering(ar
     assert [r.type for r in registered] == ["pulumi:providers:kubernetes"]  # the test's own provider only
 
 
-def _stack(provider: str, values: dict | None = None) -> StackFile:
+def _stack(provider: str, values: dict | None = None, bundles: list[str] | None = None) -> StackFile:
     cluster = {"provider": provider}
     if provider == "existing":
         cluster["kubernetesVersion"] = "1.34"
     return StackFile.model_validate({
         "team": "ledger", "environment": "dev", "owners": ["@acme/ledger"], "cluster": cluster,
-        "addons": {"bundles": ["baseline", "observability"], "values": values or {}}})
+        "addons": {"bundles": bundles or ["baseline", "observability"], "values": values or {}}})
 
 
-def _addons(provider: str, values: dict | None = None) -> dict[str, AddonSpec]:
+def _addons(provider: str, values: dict | None = None, bundles: list[str] | None = None) -> dict[str, AddonSpec]:
     catalog = load_catalog(REPO).catalog
-    stack = _stack(provider, values)
+    stack = _stack(provider, values, bundles)
     charts = {name: f".charts/{catalog.addons[name].chart}-{catalog.addons[name].version}.tgz"
               for name in catalog.addons_for(stack)}
     args = args_from_stack(stack, catalog, POLICY, kubeconfig="{}", charts=charts)
@@ -153,3 +153,19 @@ def test_platform_gives_the_addon_guard_the_tenancy_groups():
     args = args_from_stack(stack, catalog, POLICY, kubeconfig="{}",
                            charts={"metrics-server": ".charts/metrics-server-3.13.0.tgz"})
     assert args.addons.guarded_groups == ("ledger-devs",) and args.addons.environment == "dev"
+
+
+def test_a_secret_only_a_helm_hook_would_make_is_generated_before_the_chart(build):
+    addons = _addons("existing", None, bundles=["gitops"])
+
+    def bundle():
+        provider = k8s.Provider("k8s", kubeconfig="{}")
+        AddonBundle("ledger-addons", AddonBundleArgs(team="ledger", addons=tuple(addons.values())), provider=provider)
+
+    rec = build(bundle, stack="ledger-dev")
+    secret = rec.named("ledger-addons-argo-cd-argocd-redis")
+    assert secret.type == "kubernetes:core/v1:Secret"
+    assert secret.inputs["metadata"]["name"] == "argocd-redis" and secret.inputs["metadata"]["namespace"] == "argocd"
+    assert secret.inputs["stringData"] == "[secret]"  # a secret in the plan, never its value
+    assert {"stringData", "data"} <= set(secret.secret_outputs)
+    assert addons["argo-cd"].values["redisSecretInit"] == {"enabled": False}

@@ -174,3 +174,18 @@ def test_a_missing_row_or_an_inexact_version_breaks_the_platform(platform_repo):
     assert any("Kubernetes 1.36 is supported but has no row" in m for m in messages)
     assert any("'latest' is not an exact EKS add-on version" in m for m in messages)
     assert any("Kubernetes 1.34 has no version for vpc-cni" in m for m in messages)
+
+
+@pytest.mark.parametrize(("secret", "message"), [
+    ({"name": "Bad_Name", "keys": ["auth"]}, "DNS-1123"),
+    ({"name": "argocd-redis", "keys": []}, "at least 1"),
+    ({"name": "argocd-redis", "keys": ["a b"]}, "is not a Secret key"),
+    ({"name": "argocd-redis", "keys": ["auth", "auth"]}, "each key once"),
+])
+def test_generated_secrets_are_checked(secret, message):
+    from pydantic import ValidationError
+
+    from shipyard.catalog import GeneratedSecret
+
+    with pytest.raises(ValidationError, match=message):
+        GeneratedSecret.model_validate(secret)
