@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import subprocess
 import tempfile
 from collections.abc import Mapping
@@ -27,6 +28,8 @@ _SECRET_SIG = "4dabf18193072939515e22adb298388d"
 """Pulumi's marker of a secret value in state (`{sig: ..., plaintext|ciphertext: ...}`)."""
 _NOT_OBJECTS = ("pulumi:", "kubernetes:helm.sh/", "kubernetes:yaml/", "kubernetes:kustomize/")
 MASK = "[secret]"
+_UNKNOWN_KIND = re.compile(r"no matches for kind|the server doesn't have a resource type|"
+                           r"could not find the requested resource")
 
 
 class LiveReadError(ShipyardError):
@@ -161,9 +164,29 @@ class Kubectl:
         return result.stdout
 
     def get(self, identities: list[dict[str, Any]]) -> list[dict[str, Any]]:
-        """The live objects for `identities` (absent ones are left out), with their managedFields."""
+        """The live objects for `identities` (absent ones are left out), with their managedFields. One call for
+        all; when a kind is no longer served (its CRD was deleted out of band), kubectl refuses the whole list,
+        so each kind is read on its own and the objects of a kind the cluster no longer knows count as absent."""
         if not identities:
             return []
+        try:
+            return self._get(identities)
+        except LiveReadError as exc:
+            if not _UNKNOWN_KIND.search(str(exc)):
+                raise
+        by_kind: dict[tuple[str, str], list[dict[str, Any]]] = {}
+        for identity in identities:
+            by_kind.setdefault((identity["apiVersion"], identity["kind"]), []).append(identity)
+        found: list[dict[str, Any]] = []
+        for group in by_kind.values():
+            try:
+                found += self._get(group)
+            except LiveReadError as exc:
+                if not _UNKNOWN_KIND.search(str(exc)):
+                    raise
+        return found
+
+    def _get(self, identities: list[dict[str, Any]]) -> list[dict[str, Any]]:
         out = self.run("get", "-f", "-", "-o", "json", "--show-managed-fields", "--ignore-not-found",
                        stdin=json.dumps({"apiVersion": "v1", "kind": "List", "items": identities}))
         return _items(out)

@@ -5,8 +5,10 @@ from __future__ import annotations
 import base64
 import json
 
-from shipyard.drift import (ABSENT, format_path, object_drift, repair_patch, unmanaged_objects,
-                            goes_away_by_itself)
+import pytest
+
+from shipyard.drift import (ABSENT, format_path, goes_away_by_itself, object_drift, repair_patch,
+                            unmanaged_objects)
 from shipyard.live import stack_objects, unwrap_secrets
 
 PULUMI = "pulumi-kubernetes-53c544a1"
@@ -216,3 +218,34 @@ def test_state_export_gives_objects_their_recorded_inputs_with_secrets_opened_an
         ("s", "pulumi-kubernetes-1", {"k": "dg=="}, frozenset({("data",)}))]
     assert unwrap_secrets({"4dabf18193072939515e22adb298388d": "1b47061264138c4ac30d75fd1eb44270",
                            "ciphertext": "x"}) is ABSENT
+
+
+def _fake_kubectl(tmp_path, body: str):
+    script = tmp_path / "kubectl"
+    script.write_text("#!/usr/bin/env python3\nimport json, sys\nitems = json.load(sys.stdin)['items']\n" + body)
+    script.chmod(0o755)
+    return script
+
+
+def test_objects_of_a_kind_the_cluster_no_longer_serves_count_as_gone(tmp_path):
+    from shipyard.live import Kubectl
+
+    kubectl = _fake_kubectl(tmp_path, (
+        "if any(i['kind'] == 'Gone' for i in items):\n"
+        "    sys.exit('error: resource mapping not found for name: \"x\" namespace: \"\" from \"STDIN\": no matches '\n"
+        "             'for kind \"Gone\" in version \"example.com/v1\"')\n"
+        "print(json.dumps({'kind': 'List', 'items': items}))\n"))
+    identities = [{"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": "a", "namespace": "web"}},
+                  {"apiVersion": "example.com/v1", "kind": "Gone", "metadata": {"name": "x"}}]
+    with Kubectl(kubectl, "apiVersion: v1\n", tmp_path / "scratch") as client:
+        assert [o["kind"] for o in client.get(identities)] == ["ConfigMap"]
+    assert not list((tmp_path / "scratch").iterdir())  # the kubeconfig copy is gone too
+
+
+def test_a_cluster_that_cannot_be_read_is_an_error_not_a_clean_check(tmp_path):
+    from shipyard.live import Kubectl, LiveReadError
+
+    kubectl = _fake_kubectl(tmp_path, "sys.exit('The connection to the server 127.0.0.1:6443 was refused')\n")
+    with Kubectl(kubectl, "apiVersion: v1\n", tmp_path / "scratch") as client, \
+            pytest.raises(LiveReadError, match="reading the cluster failed: The connection"):
+        client.get([{"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": "a"}}])
