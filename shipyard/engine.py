@@ -408,6 +408,18 @@ class Engine:
         remove_locks(settings.backend_url, locks)
         return [lock.describe() for lock in locks]
 
+    def _lock_released(self, name: str, text: str) -> bool:
+        """The lock the engine's message names is no longer in the backend (False when that cannot be told)."""
+        from shipyard.locks import holder_from_message, read_locks
+
+        held = holder_from_message(text)
+        try:
+            locks = read_locks(self.state_settings().backend_url, PROJECT, name)
+        except Exception:  # noqa: BLE001 - unreadable backend: keep the engine's verdict
+            return False
+        return held is not None and locks is not None and not any(
+            (lock.pid, lock.hostname) == (held.pid, held.hostname) for lock in locks)
+
     def _settle_pending_creates(self, name: str, on_output: Log | None) -> None:
         """A run killed mid-create leaves "creating" operations in the state: the object may or may not exist,
         and the engine will not guess. Drop them (the engine's own `refresh --clear-pending-creates`); the
@@ -587,6 +599,11 @@ class Engine:
             text = str(exc)
             if isinstance(exc, auto.ConcurrentUpdateError) or "the stack is currently locked by" in text:
                 message, stale = _locked_message(name, text)
+                if stale and self._lock_released(name, text):
+                    # The holder finished between the engine's refusal and our look at its process: an
+                    # ordinary concurrent update, not a killed one (and --wait retries it).
+                    message, stale = (f"stack '{name}' was being updated by someone else, whose update has just "
+                                      "finished; run again, or use --wait"), False
                 raise (StaleLockError if stale else ConcurrentUpdateError)(message) from None
             raise EngineError(_explain(name, text)) from None
         interrupts.check()

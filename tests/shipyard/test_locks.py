@@ -102,3 +102,26 @@ def test_unlocking_deletes_only_the_locks_inspected(tmp_path: Path):
                                                  "timestamp": "2026-11-27T00:00:01Z"}))
     remove_locks(tmp_path.as_uri(), inspected)
     assert sorted(p.name for p in folder.iterdir()) == ["new.json"]
+
+
+def test_a_lock_whose_holder_finished_and_released_it_is_not_called_stale(platform_repo: Path, tmp_path: Path,
+                                                                          monkeypatch):
+    """The engine refuses (locked), then the holder finishes: its process is gone, but so is its lock. That is
+    an ordinary concurrent update (retryable), not a killed one to unlock."""
+    from shipyard.engine import Engine
+    from shipyard.tools import Toolchain
+
+    for name in ("CI", "PULUMI_CONFIG_PASSPHRASE", "SHIPYARD_SECRETS_PROVIDER"):
+        monkeypatch.delenv(name, raising=False)
+    monkeypatch.setenv("PULUMI_BACKEND_URL", tmp_path.as_uri())
+    monkeypatch.setenv("PULUMI_CONFIG_PASSPHRASE", "test only")
+    monkeypatch.setenv("SHIPYARD_HOME", str(tmp_path / "home"))
+    engine = Engine(platform_repo, toolchain=Toolchain(platform_repo, cache=tmp_path / "tools"), log=lambda _: None)
+    here, pid = socket.gethostname(), _dead_pid()
+    message = MESSAGE.replace("alice@ci-runner-7 (pid 4242)", f"bob@{here} (pid {pid})")
+    assert engine._lock_released("ledger-dev", message)  # no lock left in the backend
+    folder = tmp_path / ".pulumi/locks/organization/shipyard/ledger-dev"
+    folder.mkdir(parents=True)
+    (folder / "a.json").write_text(json.dumps({"pid": pid, "username": "bob", "hostname": here,
+                                               "timestamp": "2026-11-27T01:02:03Z"}))
+    assert not engine._lock_released("ledger-dev", message)  # still there: a killed holder's lock
