@@ -26,22 +26,10 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
+from bench_foundation import EVERY_ADDON_LOCAL  # noqa: E402  (the same every-add-on local stack)
 from tests.support.charts import shared_charts  # noqa: E402  (the one locator of the real charts)
 
-STACK_FILE = """team: bench
-environment: dev
-owners: ["@acme/platform"]
-cluster:
-  provider: local
-addons:
-  bundles: [baseline, observability, gitops]
-  enable: [external-dns]
-namespaces:
-  - name: bench-web
-    quota: {cpu: "4", memory: 8Gi, pods: 20}
-    admins: [bench-leads]
-    developers: [bench-devs]
-"""
+STACK = "benchlocal-dev"
 
 
 class PeakRss:
@@ -109,8 +97,8 @@ def main() -> None:
     scratch = Path(tempfile.mkdtemp(prefix="shipyard-bench-addons-"))
     repo = scratch / "platform"
     subprocess.run(["git", "clone", "-q", str(ROOT), str(repo)], check=True)
-    (repo / "stacks" / "bench").mkdir()
-    (repo / "stacks" / "bench" / "dev.yaml").write_text(STACK_FILE)
+    (repo / "stacks" / "benchlocal").mkdir()
+    (repo / "stacks" / "benchlocal" / "dev.yaml").write_text(EVERY_ADDON_LOCAL)
     env = {**{k: v for k, v in os.environ.items() if not k.startswith(("PULUMI_", "SHIPYARD_")) and k != "CI"},
            "SHIPYARD_HOME": str(scratch / "home"), "SHIPYARD_CHART_MIRROR": str(charts),
            "PYTHONPATH": str(ROOT)}
@@ -119,19 +107,19 @@ def main() -> None:
         del env["SHIPYARD_TOOLS"]
     try:
         run(env, "--repo", str(repo), "local", "up")
-        first, first_peak, _ = run(env, "--repo", str(repo), "up", "bench-dev")
-        again, again_peak, _ = run(env, "--repo", str(repo), "up", "bench-dev")
+        first, first_peak, _ = run(env, "--repo", str(repo), "up", STACK)
+        again, again_peak, _ = run(env, "--repo", str(repo), "up", STACK)
         report = scratch / "drift.json"
         drifts = []
         drift_peak = 0
         for _ in range(options.drifts):
-            seconds, peak, _ = run(env, "--repo", str(repo), "drift", "bench-dev", "--json", str(report))
+            seconds, peak, _ = run(env, "--repo", str(repo), "drift", STACK, "--json", str(report))
             drifts.append(seconds)
             drift_peak = max(drift_peak, peak)
             assert json.loads(report.read_text())["stacks"][0]["status"] == "clean", report.read_text()
         export = subprocess.run(
             [sys.executable, "-c", "import json,sys; from pathlib import Path; from shipyard.engine import Engine;"
-             "e=Engine(Path(sys.argv[1]), log=lambda l: None); f=e.live('bench-dev'); print(f.objects)", str(repo)],
+             "e=Engine(Path(sys.argv[1]), log=lambda l: None); print(e.live(sys.argv[2]).objects)", str(repo), STACK],
             env=env, capture_output=True, text=True, check=True)
         objects = int(export.stdout.strip().splitlines()[-1])
         median = statistics.median(drifts)

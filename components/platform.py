@@ -73,7 +73,7 @@ def args_from_stack(stack: StackFile, catalog: Catalog, policy: Policy, *, kubec
                                                  stack.addons.values.get(name, {})))
                      for name in gets for entry in [catalog.addons[name]]))
     unresolved = [ns.name for ns in stack.namespaces if ns.quota is None]
-    if unresolved:  # check_stack resolves the environment's default quota; a stack that skipped it cannot be built
+    if unresolved:  # check_stack resolves the environment's default quota; a stack that skipped it has no quota to map
         raise ValueError(f"namespaces {', '.join(unresolved)} have no quota; pass the stack from check_stack")
     tenancy = TeamTenancyArgs(
         team=stack.team, environment=stack.environment, protect=prod,

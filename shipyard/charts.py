@@ -30,6 +30,7 @@ from urllib.parse import urljoin, urlsplit, urlunsplit
 import yaml
 
 from shipyard.errors import ShipyardError, shown
+from shipyard.secrets import public_url
 
 if TYPE_CHECKING:
     import httpx
@@ -117,14 +118,6 @@ def mirror_directory(configured: str | None, environ: Mapping[str, str], root: P
         return None
     path = Path(value).expanduser()
     return path if path.is_absolute() else root / path
-
-
-def public_url(url: str) -> str:
-    """`url` without its user:password part: no message repeats a repository's credentials."""
-    parts = urlsplit(url)
-    if "@" not in parts.netloc:
-        return url
-    return urlunsplit(parts._replace(netloc=parts.netloc.rsplit("@", 1)[1]))
 
 
 def resolve_url(repository: str, reference: str) -> str:

@@ -29,6 +29,7 @@ import re
 from dataclasses import dataclass
 from functools import lru_cache
 from typing import Any
+from urllib.parse import urlsplit, urlunsplit
 
 from shipyard.errors import QUOTE_LIMIT, shown
 
@@ -221,3 +222,12 @@ class Redactor:
 
     def __call__(self, text: str) -> str:
         return self._pattern.sub(REDACTED, text) if self._pattern is not None else text
+
+
+def public_url(url: str) -> str:
+    """`url` without its user:password part: a mirror or repository URL may carry credentials, which no
+    message, log line or install manifest may repeat."""
+    parts = urlsplit(url)
+    if "@" not in parts.netloc:
+        return url
+    return urlunsplit(parts._replace(netloc=parts.netloc.rsplit("@", 1)[1]))

@@ -36,9 +36,10 @@ import zipfile
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
-from urllib.parse import unquote, urlsplit, urlunsplit
+from urllib.parse import unquote, urlsplit
 
 from shipyard.errors import ToolError
+from shipyard.secrets import public_url
 from shipyard.paths import tools_dir
 
 MANIFEST = "shipyard-tool.json"
@@ -217,15 +218,6 @@ class MirrorResult:
     """Official file name -> sha256 of every file written."""
     missing: list[ToolState]
     """Pinned tools of the selection that were not installed, so not mirrored."""
-
-
-def public_url(url: str) -> str:
-    """`url` without its user:password part: a mirror URL may carry credentials, which no message, log line
-    or install manifest may repeat."""
-    parts = urlsplit(url)
-    if "@" not in parts.netloc:
-        return url
-    return urlunsplit(parts._replace(netloc=parts.netloc.rsplit("@", 1)[1]))
 
 
 class _Unavailable(Exception):

@@ -621,7 +621,7 @@ def test_an_empty_mirror_variable_is_an_error_not_a_quiet_fallback(tmp_path: Pat
 
 
 def test_credentials_in_a_mirror_url_are_never_repeated():
-    from shipyard.tools import public_url
+    from shipyard.secrets import public_url
 
     assert public_url("https://ci:s3cr3t@mirror.example/tools/x.tgz") == "https://mirror.example/tools/x.tgz"
     assert public_url("https://mirror.example/x.tgz") == "https://mirror.example/x.tgz"
