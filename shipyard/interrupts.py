@@ -46,6 +46,15 @@ def install() -> None:
         signal.signal(signum, _handle)
 
 
+def settle() -> None:
+    """The run is over and its exit code decided: a signal from now on changes nothing. Python puts the default
+    handlers back while the interpreter shuts down (gRPC threads and atexit hooks can take a moment), so a
+    SIGTERM landing then would kill the process with the signal after the work had finished. Ignored
+    signals stay ignored through shutdown."""
+    for signum in (signal.SIGINT, signal.SIGTERM):
+        signal.signal(signum, signal.SIG_IGN)
+
+
 def on_signal(callback) -> None:
     """Call `callback()` on the first signal (e.g. to tell stack workers to start nothing new)."""
     _callbacks.append(callback)

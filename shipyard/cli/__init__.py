@@ -72,6 +72,16 @@ def main(argv: Sequence[str] | None = None) -> int:
     if argv is None:  # the real command line, not a call from a test or another program
         interrupts.install()
     try:
+        return _run(args)
+    finally:
+        if argv is None:
+            interrupts.settle()
+
+
+def _run(args: list[str]) -> int:
+    from shipyard import interrupts
+
+    try:
         result = cli.main(args=args, prog_name="shipyard", standalone_mode=False)
         return int(result or 0)
     except InvalidInputError as exc:

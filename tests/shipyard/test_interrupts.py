@@ -112,3 +112,18 @@ def test_a_stack_worker_starts_nothing_once_the_run_was_interrupted(monkeypatch,
     stop.set()
     report = runner._run_one(str(tmp_path), "up", "ledger-dev", False, True)
     assert report.error == "not started: Shipyard was interrupted"
+
+
+def test_once_the_run_is_over_a_signal_changes_nothing():
+    import signal
+
+    from shipyard import interrupts
+
+    saved = {s: signal.getsignal(s) for s in (signal.SIGINT, signal.SIGTERM)}
+    try:
+        interrupts.settle()
+        assert signal.getsignal(signal.SIGTERM) is signal.SIG_IGN
+        assert signal.getsignal(signal.SIGINT) is signal.SIG_IGN
+    finally:
+        for signum, handler in saved.items():
+            signal.signal(signum, handler)
